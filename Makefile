@@ -1,0 +1,52 @@
+# airgap-agent: see README.md.  "make demo" and "make check" install
+# the Debian packages they need (scripts/deps), then build.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKGS = libudev blkid libzstd gpgme libconfig
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS += $(PKG_LIBS) -lpthread
+
+SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/lock.c \
+	agent/queue.c agent/zstream.c agent/zfs.c agent/decompress.c \
+	agent/gpg.c agent/pipeline.c agent/report.c agent/ingest.c
+OBJS = $(SRCS:.c=.o)
+BIN = agent/airgap-agent
+
+UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config
+
+all: $(BIN)
+
+$(BIN): $(OBJS) agent/main.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+agent/%.o: agent/%.c agent/airgap-agent.h
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+tests/unit/%: tests/unit/%.c $(OBJS) agent/airgap-agent.h
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iagent -o $@ $< $(OBJS) $(LDLIBS)
+
+deps:
+	scripts/deps
+
+check: deps
+	$(MAKE) all $(UNIT_TESTS)
+	tests/run
+
+demo: deps
+	$(MAKE) all
+	scripts/demo
+
+bench: deps
+	$(MAKE) all
+	scripts/bench
+
+clean:
+	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
+
+.PHONY: all deps check demo bench clean

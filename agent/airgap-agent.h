@@ -1,0 +1,262 @@
+/*
+ * airgap-agent: ingest NNCP-delivered, gpg-encrypted, zstd-compressed
+ * zfs send streams into backup pools on an offline box.
+ *
+ * One header for the whole program, one section per source file, in
+ * the order of the Makefile's source list.
+ */
+#ifndef AIRGAP_AGENT_H
+#define AIRGAP_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define AGENT_NAME "airgap-agent"
+#define DEFAULT_CONFIG "/etc/airgap-agent.conf"
+
+/* Exit codes, listed in airgap-agent(8). */
+#define EXIT_OK 0
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+#define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* log.c */
+void log_init(int to_stderr, int verbose);
+void log_warn(const char *, ...) ATTR_PRINTF(1, 2);
+void log_warnx(const char *, ...) ATTR_PRINTF(1, 2);
+void log_info(const char *, ...) ATTR_PRINTF(1, 2);
+void log_debug(const char *, ...) ATTR_PRINTF(1, 2);
+void fatal(const char *, ...) ATTR_PRINTF(1, 2) __attribute__((noreturn));
+void fatalx(const char *, ...) ATTR_PRINTF(1, 2) __attribute__((noreturn));
+
+/* util.c */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xasprintf(const char *, ...) ATTR_PRINTF(1, 2);
+void buf_append(struct buf *, const void *, size_t);
+void buf_free(struct buf *);
+char **strv_copy(char *const *);
+size_t strv_len(char *const *);
+void strv_free(char **);
+double now_seconds(void);
+int write_all(int, const void *, size_t);
+int mkdir_private(const char *);
+int fsync_dir(const char *);
+
+/* config.c */
+struct host_cfg {
+	char *name;
+	char **signers; /* NULL-terminated, upper-case hex fingerprints */
+	int require_signature;
+};
+
+struct config {
+	char *path;
+	char *state_dir;
+	char *zpool;
+	char *zfs;
+	char **import_args;  /* NULL-terminated */
+	char **receive_args; /* NULL-terminated */
+	char **create_args;  /* NULL-terminated */
+	char *incoming;
+	char *store;
+	char *gnupg_home;
+	struct host_cfg *hosts;
+	size_t nhosts;
+	int timeout_command; /* seconds */
+	int timeout_stall;   /* seconds */
+};
+int config_load(const char *path, struct config *);
+void config_print(const struct config *);
+void config_free(struct config *);
+const struct host_cfg *config_host(const struct config *, const char *);
+
+/* child.c */
+#define CHILD_NULL (-1) /* stdin/stdout from/to /dev/null */
+#define CHILD_PIPE (-2) /* a pipe the caller reads or writes */
+
+struct child_opts {
+	char *const *argv;
+	int stdin_fd;       /* CHILD_NULL, CHILD_PIPE or a descriptor */
+	int stdout_fd;      /* CHILD_NULL, CHILD_PIPE or a descriptor */
+	int timeout;        /* seconds for child_run; 0: none */
+	const char *user;   /* drop to this user, or NULL */
+};
+struct child;
+struct child *child_start(const struct child_opts *);
+int child_stdin(const struct child *);
+int child_stdout(const struct child *);
+void child_close_stdin(struct child *);
+int child_wait(struct child *, int timeout, int *status);
+void child_kill(struct child *);
+void child_free(struct child *);
+int child_run(const struct child_opts *, struct buf *out, int *status);
+const char *child_status_str(int status, char *, size_t);
+int child_ok(int status);
+
+/* lock.c */
+int lock_take(const char *state_dir, int wait);
+
+/* queue.c */
+#define QUEUE_NAME_MAX 255
+#define QUEUE_DATASET_MAX 200
+
+struct queue_name {
+	char host[64];
+	char dest[QUEUE_NAME_MAX + 1];     /* HOST/dataset/path */
+	char dest_alt[QUEUE_NAME_MAX + 1]; /* dest without NNCP's ".N", or "" */
+	int64_t seconds;
+	int64_t nanos;
+	int64_t pid;
+};
+
+struct queue_file {
+	char *host;     /* the incoming sub-folder it was found in */
+	char *name;     /* file name inside it */
+	char *path;     /* full path */
+	struct queue_name qn;
+	const char *reject; /* why the name was rejected, or NULL */
+	off_t size;
+};
+
+struct queue {
+	struct queue_file *files;
+	size_t nfiles;
+};
+int queue_is_candidate(const char *name);
+int queue_parse_name(const char *dir_host, const char *name,
+    struct queue_name *, const char **why);
+int queue_valid_dataset(const char *path, const char **why);
+int queue_valid_host(const char *host);
+int queue_scan(const char *incoming, struct queue *);
+void queue_sort(struct queue *);
+void queue_free(struct queue *);
+int queue_open(const char *incoming, const struct queue_file *);
+int queue_remove(const struct queue_file *);
+int queue_quarantine(const char *state_dir, const struct queue_file *,
+    const char *reason);
+
+/* zstream.c */
+#define ZSTREAM_RECORD 312 /* sizeof (dmu_replay_record_t) */
+#define ZSTREAM_TAIL (2 * ZSTREAM_RECORD)
+
+struct zstream_begin {
+	uint64_t toguid;
+	uint64_t fromguid;
+	char toname[257];
+};
+
+struct zstream_head {
+	int compound;
+	int swapped; /* the sender had the other byte order */
+	struct zstream_begin outer; /* the stream's begin record */
+	struct zstream_begin first; /* first inner begin (compound only) */
+};
+#define ZSTREAM_NEED_MORE 1
+int zstream_parse_head(const unsigned char *, size_t, struct zstream_head *,
+    const char **why);
+int zstream_parse_tail(const unsigned char *, size_t,
+    const struct zstream_head *, uint64_t *toguid);
+uint64_t zstream_base(const struct zstream_head *);
+uint64_t zstream_first_guid(const struct zstream_head *);
+int zstream_dataset(const struct zstream_head *, char *, size_t);
+
+/* zfs.c */
+struct zfs_snap {
+	char *name; /* the part after '@' */
+	uint64_t guid;
+};
+struct zfs_dataset {
+	int exists;
+	struct zfs_snap *snaps; /* oldest first */
+	size_t nsnaps;
+};
+int zfs_dataset_get(const struct config *, const char *ds, struct zfs_dataset *);
+void zfs_dataset_free(struct zfs_dataset *);
+int zfs_dataset_has_guid(const struct zfs_dataset *, uint64_t);
+int zfs_create_parents(const struct config *, const char *ds);
+struct child *zfs_receive_start(const struct config *, const char *ds);
+int zfs_pool_exists(const struct config *, const char *pool);
+
+/* decompress.c */
+struct decompress;
+typedef int (*decompress_out_fn)(void *arg, const void *, size_t);
+struct decompress *decompress_new(decompress_out_fn, void *arg);
+int decompress_feed(struct decompress *, const void *, size_t);
+int decompress_end(struct decompress *);
+const char *decompress_error(const struct decompress *);
+void decompress_free(struct decompress *);
+
+/* gpg.c */
+enum gpg_verdict {
+	GPG_OK = 0,
+	GPG_CORRUPT,    /* bad data, failed MDC, bad signature */
+	GPG_UNSIGNED,   /* no signature where one is required */
+	GPG_BAD_SIGNER, /* signed, but not by a listed key */
+	GPG_NO_KEY,     /* no secret key to decrypt: an operator problem */
+	GPG_ABORTED,    /* the sink asked to stop */
+	GPG_ERROR,      /* anything else: retry later */
+};
+struct gpg_result {
+	enum gpg_verdict verdict;
+	char reason[256];
+	char signer[64]; /* fingerprint of the accepted signature, if any */
+};
+typedef int (*gpg_sink_fn)(void *arg, const void *, size_t);
+int gpg_init(void);
+int gpg_decrypt(const char *gnupg_home, int fd, const struct host_cfg *,
+    int stall, gpg_sink_fn, void *arg, struct gpg_result *);
+
+/* pipeline.c */
+enum pipe_action {
+	PIPE_RECEIVE, /* start the receiver and stream into it */
+	PIPE_SCAN,    /* read and verify the whole stream, receive nothing */
+	PIPE_STOP,    /* stop reading now */
+};
+typedef enum pipe_action (*pipe_head_fn)(void *arg, const struct zstream_head *);
+
+struct pipe_job {
+	const struct config *cfg;
+	const struct host_cfg *host;
+	const char *path;    /* the queue file, for messages */
+	int fd;              /* the queue file, open for reading */
+	const char *dataset; /* receive into this; on_head may change it */
+	pipe_head_fn on_head;
+	void *arg;
+};
+
+enum pipe_outcome {
+	PIPE_DONE,     /* received (or scanned) and verified */
+	PIPE_STOPPED,  /* on_head said stop */
+	PIPE_REJECTED, /* the file can never succeed */
+	PIPE_FAILED,   /* may succeed later */
+};
+struct pipe_result {
+	enum pipe_outcome outcome;
+	char reason[320];
+	struct zstream_head head;
+	uint64_t final_guid; /* from the end record, 0 if unknown */
+	uint64_t bytes;      /* stream bytes after decompression */
+};
+int pipeline_run(const struct pipe_job *, struct pipe_result *);
+
+/* report.c */
+struct report;
+struct report *report_open(const char *state_dir);
+void report_add(struct report *, const char *name, const char *outcome,
+    uint64_t bytes, double seconds, const char *reason);
+int report_close(struct report *);
+
+/* ingest.c */
+int ingest_run(const struct config *, const char *pool);
+
+#endif

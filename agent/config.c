@@ -1,0 +1,401 @@
+/*
+ * The configuration file: the only user of libconfig.  Every value is
+ * checked here, so the rest of the program can trust struct config.
+ * Errors name the file, the line and the key.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "airgap-agent.h"
+
+static const char *const top_keys[] = { "state_dir", "zfs", "ingest",
+	"timeouts", NULL };
+static const char *const zfs_keys[] = { "zpool", "zfs", "import_args",
+	"receive_args", "create_args", NULL };
+static const char *const ingest_keys[] = { "incoming", "store", "gnupg_home",
+	"hosts", NULL };
+static const char *const host_keys[] = { "name", "signers",
+	"require_signature", NULL };
+static const char *const timeout_keys[] = { "command", "stall", NULL };
+
+static const char *const default_import[] = { "-N", NULL };
+static const char *const default_receive[] = { "-u", "-o", "readonly=on", NULL };
+static const char *const default_create[] = { "-o", "mountpoint=none", NULL };
+
+static int
+bad(const char *path, const config_setting_t *s, const char *key,
+    const char *why)
+{
+	int line = s ? config_setting_source_line(s) : 0;
+
+	log_warnx("%s:%d: %s: %s", path, line, key, why);
+	return -1;
+}
+
+static int
+in_list(const char *name, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(name, *list) == 0)
+			return 1;
+	return 0;
+}
+
+/* Unknown keys are refused: a misspelt key would otherwise silently
+ * leave a safety default in place of what the operator meant, or the
+ * reverse. */
+static int
+check_keys(const char *path, const config_setting_t *group,
+    const char *prefix, const char *const *allowed)
+{
+	int i, n = config_setting_length(group);
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(group, i);
+		const char *name = config_setting_name(s);
+
+		if (name != NULL && !in_list(name, allowed)) {
+			char key[128];
+
+			snprintf(key, sizeof key, "%s%s", prefix, name);
+			return bad(path, s, key, "unknown key");
+		}
+	}
+	return 0;
+}
+
+static int
+get_string(const char *path, const config_setting_t *group, const char *key,
+    const char *prefix, const char *def, int absolute, char **out)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, key) : NULL;
+	char full[128];
+	const char *v;
+
+	snprintf(full, sizeof full, "%s%s", prefix, key);
+	if (s == NULL) {
+		if (def == NULL)
+			return bad(path, group, full, "missing");
+		*out = xstrdup(def);
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return bad(path, s, full, "must be a string");
+	v = config_setting_get_string(s);
+	if (absolute && v[0] != '/')
+		return bad(path, s, full, "must be an absolute path");
+	if (v[0] == '\0')
+		return bad(path, s, full, "must not be empty");
+	*out = xstrdup(v);
+	return 0;
+}
+
+static int
+get_int(const char *path, const config_setting_t *group, const char *key,
+    const char *prefix, int def, int min, int max, int *out)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, key) : NULL;
+	char full[128];
+	int v;
+
+	snprintf(full, sizeof full, "%s%s", prefix, key);
+	*out = def;
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT)
+		return bad(path, s, full, "must be an integer");
+	v = config_setting_get_int(s);
+	if (v < min || v > max)
+		return bad(path, s, full, "out of range");
+	*out = v;
+	return 0;
+}
+
+static int
+get_strv(const char *path, const config_setting_t *group, const char *key,
+    const char *prefix, const char *const *def, char ***out)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, key) : NULL;
+	char full[128];
+	int i, n;
+
+	snprintf(full, sizeof full, "%s%s", prefix, key);
+	if (s == NULL) {
+		*out = strv_copy((char *const *)def);
+		return 0;
+	}
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return bad(path, s, full, "must be a list of strings");
+	n = config_setting_length(s);
+	*out = xcalloc((size_t)n + 1, sizeof **out);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return bad(path, s, full, "must be a list of strings");
+		(*out)[i] = xstrdup(config_setting_get_string(e));
+	}
+	return 0;
+}
+
+/* -F would let a sender roll the backup back; -s leaves partial state
+ * behind a failed stream.  Neither belongs on a backup disk. */
+static int
+check_receive_args(const char *path, const config_setting_t *s, char **args)
+{
+	size_t i;
+
+	for (i = 0; args[i] != NULL; i++) {
+		const char *a = args[i];
+
+		if (strcmp(a, "-o") == 0 || strcmp(a, "-x") == 0) {
+			if (args[i + 1] == NULL)
+				return bad(path, s, "zfs.receive_args",
+				    "option without a value");
+			i++;
+			continue;
+		}
+		if (a[0] == '-' && a[1] != '-' &&
+		    (strchr(a + 1, 'F') != NULL || strchr(a + 1, 's') != NULL))
+			return bad(path, s, "zfs.receive_args",
+			    "-F and -s are refused");
+	}
+	return 0;
+}
+
+static int
+normalize_fpr(char *f)
+{
+	size_t i, n = strlen(f);
+
+	if (n != 40 && n != 64)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)f[i]))
+			return -1;
+		f[i] = (char)toupper((unsigned char)f[i]);
+	}
+	return 0;
+}
+
+static int
+load_host(const char *path, const config_setting_t *s, struct host_cfg *h)
+{
+	const config_setting_t *rs;
+	size_t i;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return bad(path, s, "ingest.hosts", "each host must be a group");
+	if (check_keys(path, s, "ingest.hosts.", host_keys) == -1)
+		return -1;
+	if (get_string(path, s, "name", "ingest.hosts.", NULL, 0, &h->name) == -1)
+		return -1;
+	if (!queue_valid_host(h->name))
+		return bad(path, s, "ingest.hosts.name", "not a valid host name");
+	if (get_strv(path, s, "signers", "ingest.hosts.",
+	    (const char *const[]){ NULL }, &h->signers) == -1)
+		return -1;
+	for (i = 0; h->signers[i] != NULL; i++)
+		if (normalize_fpr(h->signers[i]) == -1)
+			return bad(path, s, "ingest.hosts.signers",
+			    "not a 40 or 64 digit hex fingerprint");
+	h->require_signature = 1;
+	rs = config_setting_get_member(s, "require_signature");
+	if (rs != NULL) {
+		if (config_setting_type(rs) != CONFIG_TYPE_BOOL)
+			return bad(path, rs, "ingest.hosts.require_signature",
+			    "must be true or false");
+		h->require_signature = config_setting_get_bool(rs);
+	}
+	if (h->require_signature && h->signers[0] == NULL)
+		return bad(path, s, "ingest.hosts.signers",
+		    "empty, but require_signature is true");
+	return 0;
+}
+
+static int
+load_hosts(const char *path, const config_setting_t *ingest, struct config *c)
+{
+	const config_setting_t *hs;
+	size_t i, j;
+	int n;
+
+	hs = ingest ? config_setting_get_member(ingest, "hosts") : NULL;
+	if (hs == NULL)
+		return 0;
+	if (!config_setting_is_list(hs) && !config_setting_is_array(hs))
+		return bad(path, hs, "ingest.hosts", "must be a list of groups");
+	n = config_setting_length(hs);
+	c->hosts = xcalloc((size_t)n, sizeof *c->hosts);
+	for (i = 0; i < (size_t)n; i++) {
+		c->nhosts = i + 1;
+		if (load_host(path, config_setting_get_elem(hs, (int)i),
+		    &c->hosts[i]) == -1)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (strcmp(c->hosts[j].name, c->hosts[i].name) == 0)
+				return bad(path, config_setting_get_elem(hs, (int)i),
+				    "ingest.hosts.name", "listed twice");
+	}
+	return 0;
+}
+
+static int
+load_zfs(const char *path, const config_setting_t *z, struct config *c)
+{
+	if (z != NULL && check_keys(path, z, "zfs.", zfs_keys) == -1)
+		return -1;
+	if (get_string(path, z, "zpool", "zfs.", "/sbin/zpool", 1, &c->zpool) == -1 ||
+	    get_string(path, z, "zfs", "zfs.", "/sbin/zfs", 1, &c->zfs) == -1 ||
+	    get_strv(path, z, "import_args", "zfs.", default_import,
+	    &c->import_args) == -1 ||
+	    get_strv(path, z, "receive_args", "zfs.", default_receive,
+	    &c->receive_args) == -1 ||
+	    get_strv(path, z, "create_args", "zfs.", default_create,
+	    &c->create_args) == -1)
+		return -1;
+	return check_receive_args(path, z, c->receive_args);
+}
+
+static int
+load_ingest(const char *path, const config_setting_t *in, struct config *c)
+{
+	const char *why;
+
+	if (in != NULL && check_keys(path, in, "ingest.", ingest_keys) == -1)
+		return -1;
+	if (get_string(path, in, "incoming", "ingest.", "/var/local/nncp-incoming",
+	    1, &c->incoming) == -1 ||
+	    get_string(path, in, "store", "ingest.", "simplesnap", 0,
+	    &c->store) == -1 ||
+	    get_string(path, in, "gnupg_home", "ingest.", "/root/.gnupg", 1,
+	    &c->gnupg_home) == -1)
+		return -1;
+	if (queue_valid_dataset(c->store, &why) == -1)
+		return bad(path, in, "ingest.store", why);
+	return load_hosts(path, in, c);
+}
+
+static int
+load_root(const char *path, config_t *cf, struct config *c)
+{
+	const config_setting_t *root = config_root_setting(cf);
+	const config_setting_t *t = config_setting_get_member(root, "timeouts");
+
+	if (check_keys(path, root, "", top_keys) == -1)
+		return -1;
+	if (get_string(path, root, "state_dir", "", "/var/lib/airgap-agent", 1,
+	    &c->state_dir) == -1)
+		return -1;
+	if (load_zfs(path, config_setting_get_member(root, "zfs"), c) == -1 ||
+	    load_ingest(path, config_setting_get_member(root, "ingest"), c) == -1)
+		return -1;
+	if (t != NULL && check_keys(path, t, "timeouts.", timeout_keys) == -1)
+		return -1;
+	if (get_int(path, t, "command", "timeouts.", 120, 1, 86400,
+	    &c->timeout_command) == -1 ||
+	    get_int(path, t, "stall", "timeouts.", 600, 1, 86400,
+	    &c->timeout_stall) == -1)
+		return -1;
+	return 0;
+}
+
+int
+config_load(const char *path, struct config *c)
+{
+	config_t cf;
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	c->path = xstrdup(path);
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			log_warn("%s: cannot read", path);
+		else
+			log_warnx("%s:%d: %s", config_error_file(&cf) ?
+			    config_error_file(&cf) : path,
+			    config_error_line(&cf), config_error_text(&cf));
+		config_destroy(&cf);
+		return -1;
+	}
+	rc = load_root(path, &cf, c);
+	config_destroy(&cf);
+	return rc;
+}
+
+static void
+print_strv(const char *key, char **v)
+{
+	size_t i;
+
+	printf("  %s = [", key);
+	for (i = 0; v[i] != NULL; i++)
+		printf("%s \"%s\"", i ? "," : "", v[i]);
+	printf(" ];\n");
+}
+
+void
+config_print(const struct config *c)
+{
+	size_t i, j;
+
+	printf("# effective configuration from %s\n", c->path);
+	printf("state_dir = \"%s\";\n", c->state_dir);
+	printf("zfs = {\n  zpool = \"%s\";\n  zfs = \"%s\";\n", c->zpool, c->zfs);
+	print_strv("import_args", c->import_args);
+	print_strv("receive_args", c->receive_args);
+	print_strv("create_args", c->create_args);
+	printf("};\ningest = {\n  incoming = \"%s\";\n  store = \"%s\";\n"
+	    "  gnupg_home = \"%s\";\n  hosts = (\n", c->incoming, c->store,
+	    c->gnupg_home);
+	for (i = 0; i < c->nhosts; i++) {
+		const struct host_cfg *h = &c->hosts[i];
+
+		printf("    { name = \"%s\"; require_signature = %s; signers = [",
+		    h->name, h->require_signature ? "true" : "false");
+		for (j = 0; h->signers[j] != NULL; j++)
+			printf("%s \"%s\"", j ? "," : "", h->signers[j]);
+		printf(" ]; }%s\n", i + 1 < c->nhosts ? "," : "");
+	}
+	printf("  );\n};\ntimeouts = {\n  command = %d;\n  stall = %d;\n};\n",
+	    c->timeout_command, c->timeout_stall);
+}
+
+const struct host_cfg *
+config_host(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nhosts; i++)
+		if (strcmp(c->hosts[i].name, name) == 0)
+			return &c->hosts[i];
+	return NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nhosts; i++) {
+		free(c->hosts[i].name);
+		strv_free(c->hosts[i].signers);
+	}
+	free(c->hosts);
+	strv_free(c->import_args);
+	strv_free(c->receive_args);
+	strv_free(c->create_args);
+	free(c->path);
+	free(c->state_dir);
+	free(c->zpool);
+	free(c->zfs);
+	free(c->incoming);
+	free(c->store);
+	free(c->gnupg_home);
+	memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,412 @@
+/*
+ * The ingest loop: every queued file is checked against what the pool
+ * already has, then received, left waiting for its base, or set aside.
+ *
+ * Decisions come from the stream's own begin record and the guids of
+ * the destination's snapshots, never from the file name alone:
+ *   - its snapshot is already there: a duplicate, it leaves the queue;
+ *   - its base is the newest snapshot (or it is a full stream for a
+ *     new dataset): receive it;
+ *   - its base is not there yet: it waits, quietly;
+ *   - its base is there but not the newest: diverged history, held for
+ *     the operator (never rolled back).
+ * A compound stream (zfs send -I) commits its inner snapshots as they
+ * arrive, before gpg can vouch for the whole, so it is read and
+ * verified once in full before it is received.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+enum outcome {
+	OUT_NONE,
+	OUT_RECEIVED,
+	OUT_DUPLICATE,
+	OUT_WAITING,
+	OUT_HELD,
+	OUT_FAILED,
+	OUT_QUARANTINED,
+};
+
+static const char *const outcome_names[] = { "none", "received", "duplicate",
+	"waiting", "held", "failed", "quarantined" };
+
+enum mode {
+	MODE_DECIDE, /* first look: classify from the begin record */
+	MODE_CHECK,  /* read a compound stream through to learn its end */
+	MODE_VERIFY, /* read a compound stream through before receiving */
+	MODE_RECEIVE /* second pass over a verified compound stream */
+};
+
+struct ingest {
+	const struct config *cfg;
+	const char *pool;
+	struct queue *queue;
+};
+
+/* What one look at one file decided. */
+struct file_ctx {
+	struct ingest *ing;
+	const struct queue_file *f;
+	enum mode mode;
+	enum outcome out;  /* set when on_head stops the stream */
+	char reason[1024];
+	char dataset[512];
+	struct zstream_head verified; /* from the verify pass */
+	uint64_t verified_guid;
+};
+
+static enum pipe_action
+stop(struct file_ctx *c, enum outcome o, const char *fmt, ...)
+    ATTR_PRINTF(3, 4);
+
+static enum pipe_action
+stop(struct file_ctx *c, enum outcome o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->reason, sizeof c->reason, fmt, ap);
+	va_end(ap);
+	c->out = o;
+	return PIPE_STOP;
+}
+
+static const char *
+last_component(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* NNCP may have appended ".N" to the name; the stream's own dataset
+ * name tells whether that suffix belongs to the dataset. */
+static const char *
+pick_dest(struct file_ctx *c, const struct zstream_head *h)
+{
+	const struct queue_name *q = &c->f->qn;
+	char sent[257];
+	const char *leaf;
+
+	if (zstream_dataset(h, sent, sizeof sent) == -1)
+		return NULL;
+	leaf = last_component(sent);
+	if (strcmp(last_component(q->dest), leaf) == 0 || q->dest_alt[0] == '\0')
+		return q->dest;
+	if (strcmp(last_component(q->dest_alt), leaf) == 0)
+		return q->dest_alt;
+	return NULL;
+}
+
+/* Is a stream for an ancestor of DEST still queued?  Then its dataset
+ * must be received first: creating it here as an empty parent would
+ * stop its full stream from ever being received without -F. */
+static int
+ancestor_queued(const struct ingest *ing, const struct queue_file *self,
+    const char *dest)
+{
+	size_t i, n;
+
+	for (i = 0; i < ing->queue->nfiles; i++) {
+		const struct queue_file *f = &ing->queue->files[i];
+		const char *d = f->qn.dest_alt[0] ? f->qn.dest_alt : f->qn.dest;
+
+		if (f == self || f->reject != NULL)
+			continue;
+		n = strlen(d);
+		if (strncmp(dest, d, n) == 0 && dest[n] == '/')
+			return 1;
+	}
+	return 0;
+}
+
+static enum pipe_action
+decide_new(struct file_ctx *c, const struct zstream_head *h, const char *dest)
+{
+	if (zstream_base(h) != 0)
+		return stop(c, OUT_WAITING, "base snapshot %" PRIu64
+		    " not received yet (no dataset)", zstream_base(h));
+	if (ancestor_queued(c->ing, c->f, dest))
+		return stop(c, OUT_WAITING, "a parent dataset's stream is queued");
+	if (zfs_create_parents(c->ing->cfg, c->dataset) == -1)
+		return stop(c, OUT_FAILED, "cannot create parent datasets");
+	return h->compound ? PIPE_SCAN : PIPE_RECEIVE;
+}
+
+static enum pipe_action
+decide_existing(struct file_ctx *c, const struct zstream_head *h,
+    const struct zfs_dataset *d)
+{
+	uint64_t base = zstream_base(h), newest;
+
+	if (zfs_dataset_has_guid(d, zstream_first_guid(h))) {
+		if (!h->compound)
+			return stop(c, OUT_DUPLICATE, "snapshot already received");
+		c->mode = MODE_CHECK;
+		return PIPE_SCAN;
+	}
+	if (d->nsnaps == 0)
+		return stop(c, OUT_HELD, "%s exists without snapshots; a stream "
+		    "cannot be received into it without -F", c->dataset);
+	newest = d->snaps[d->nsnaps - 1].guid;
+	if (base == 0)
+		return stop(c, OUT_HELD, "full stream for %s, which already has "
+		    "snapshots (re-created at the sender?)", c->dataset);
+	if (base == newest)
+		return h->compound ? PIPE_SCAN : PIPE_RECEIVE;
+	if (zfs_dataset_has_guid(d, base))
+		return stop(c, OUT_HELD, "diverged: base %" PRIu64 " is not the "
+		    "newest snapshot of %s (@%s); not rolling back", base,
+		    c->dataset, d->snaps[d->nsnaps - 1].name);
+	return stop(c, OUT_WAITING, "base snapshot %" PRIu64 " not received yet",
+	    base);
+}
+
+static enum pipe_action
+on_head(void *arg, const struct zstream_head *h)
+{
+	struct file_ctx *c = arg;
+	struct zfs_dataset d;
+	enum pipe_action a;
+	const char *dest;
+
+	if (c->mode == MODE_RECEIVE) {
+		if (memcmp(h, &c->verified, sizeof *h) != 0)
+			return stop(c, OUT_FAILED, "file changed between passes");
+		return PIPE_RECEIVE;
+	}
+	if ((dest = pick_dest(c, h)) == NULL)
+		return stop(c, OUT_QUARANTINED, "stream is for %s, which does not "
+		    "match the destination in the name", h->outer.toname);
+	snprintf(c->dataset, sizeof c->dataset, "%s/%s/%s", c->ing->pool,
+	    c->ing->cfg->store, dest);
+	if (zfs_dataset_get(c->ing->cfg, c->dataset, &d) == -1)
+		return stop(c, OUT_FAILED, "cannot list %s", c->dataset);
+	a = d.exists ? decide_existing(c, h, &d) : decide_new(c, h, dest);
+	zfs_dataset_free(&d);
+	if (a == PIPE_SCAN && c->mode == MODE_DECIDE)
+		c->mode = MODE_VERIFY;
+	return a;
+}
+
+static enum outcome
+check_received(struct file_ctx *c, uint64_t guid)
+{
+	struct zfs_dataset d;
+	int ok;
+
+	if (zfs_dataset_get(c->ing->cfg, c->dataset, &d) == -1) {
+		snprintf(c->reason, sizeof c->reason, "cannot list %s after "
+		    "receiving", c->dataset);
+		return OUT_FAILED;
+	}
+	ok = zfs_dataset_has_guid(&d, guid);
+	zfs_dataset_free(&d);
+	if (!ok) {
+		snprintf(c->reason, sizeof c->reason, "snapshot %" PRIu64
+		    " missing from %s after receiving", guid, c->dataset);
+		return OUT_FAILED;
+	}
+	return OUT_RECEIVED;
+}
+
+static enum outcome
+after_check(struct file_ctx *c, const struct pipe_result *r)
+{
+	struct zfs_dataset d;
+	int have;
+
+	if (zfs_dataset_get(c->ing->cfg, c->dataset, &d) == -1)
+		return OUT_FAILED;
+	have = zfs_dataset_has_guid(&d, r->final_guid);
+	zfs_dataset_free(&d);
+	if (have) {
+		snprintf(c->reason, sizeof c->reason, "snapshots already received");
+		return OUT_DUPLICATE;
+	}
+	snprintf(c->reason, sizeof c->reason, "overlaps snapshots already on %s "
+	    "but does not end at one; needs the operator", c->dataset);
+	return OUT_HELD;
+}
+
+/* Maps one pass of the pipeline to an outcome, or to OUT_NONE when a
+ * second pass is needed. */
+static enum outcome
+after_pass(struct file_ctx *c, const struct pipe_result *r)
+{
+	switch (r->outcome) {
+	case PIPE_STOPPED:
+		return c->out;
+	case PIPE_REJECTED:
+		snprintf(c->reason, sizeof c->reason, "%s", r->reason);
+		return OUT_QUARANTINED;
+	case PIPE_FAILED:
+		snprintf(c->reason, sizeof c->reason, "%s", r->reason);
+		return OUT_FAILED;
+	case PIPE_DONE:
+		break;
+	}
+	switch (c->mode) {
+	case MODE_CHECK:
+		return after_check(c, r);
+	case MODE_VERIFY:
+		c->verified = r->head;
+		c->verified_guid = r->final_guid;
+		c->mode = MODE_RECEIVE;
+		return OUT_NONE;
+	default:
+		snprintf(c->reason, sizeof c->reason, "%s", r->reason);
+		return check_received(c, r->final_guid);
+	}
+}
+
+static enum outcome
+ingest_file(struct ingest *ing, const struct queue_file *f, char *reason,
+    size_t len)
+{
+	struct file_ctx c = { .ing = ing, .f = f, .mode = MODE_DECIDE };
+	struct pipe_job job = { ing->cfg, NULL, f->path, -1, c.dataset,
+		on_head, &c };
+	struct pipe_result r;
+	enum outcome o = OUT_NONE;
+
+	if ((job.host = config_host(ing->cfg, f->host)) == NULL) {
+		snprintf(reason, len, "host %s is not configured", f->host);
+		return OUT_QUARANTINED;
+	}
+	if ((job.fd = queue_open(ing->cfg->incoming, f)) == -1) {
+		snprintf(reason, len, "cannot open: %s", strerror(errno));
+		return errno == ENOENT ? OUT_NONE : OUT_FAILED;
+	}
+	while (o == OUT_NONE) {
+		c.out = OUT_NONE;
+		pipeline_run(&job, &r);
+		o = after_pass(&c, &r);
+	}
+	close(job.fd);
+	snprintf(reason, len, "%s", c.reason);
+	return o;
+}
+
+/* Acts on an outcome: the queue file leaves, moves aside, or stays. */
+static enum outcome
+settle(struct ingest *ing, const struct queue_file *f, enum outcome o,
+    const char *reason)
+{
+	switch (o) {
+	case OUT_RECEIVED:
+	case OUT_DUPLICATE:
+		if (queue_remove(f) == -1)
+			return OUT_FAILED;
+		log_info("%s: %s (%s)", f->path, outcome_names[o], reason);
+		break;
+	case OUT_QUARANTINED:
+		if (queue_quarantine(ing->cfg->state_dir, f, reason) == -1)
+			return OUT_FAILED;
+		break;
+	case OUT_WAITING:
+		log_info("%s: waiting: %s", f->path, reason);
+		break;
+	case OUT_HELD:
+	case OUT_FAILED:
+		log_warnx("%s: %s: %s", f->path, outcome_names[o], reason);
+		break;
+	case OUT_NONE:
+		break;
+	}
+	return o;
+}
+
+struct file_state {
+	enum outcome out;
+	char reason[1024];
+	double seconds;
+};
+
+/* One pass over the files still open; returns whether anything was
+ * received, since that may unblock a file that was waiting. */
+static int
+ingest_pass(struct ingest *ing, struct file_state *st)
+{
+	size_t i;
+	int progress = 0;
+
+	for (i = 0; i < ing->queue->nfiles; i++) {
+		const struct queue_file *f = &ing->queue->files[i];
+		double t0 = now_seconds();
+		enum outcome o;
+
+		if (st[i].out != OUT_NONE && st[i].out != OUT_WAITING)
+			continue;
+		if (f->reject != NULL) {
+			snprintf(st[i].reason, sizeof st[i].reason, "%s", f->reject);
+			o = OUT_QUARANTINED;
+		} else
+			o = ingest_file(ing, f, st[i].reason, sizeof st[i].reason);
+		st[i].out = settle(ing, f, o, st[i].reason);
+		st[i].seconds += now_seconds() - t0;
+		if (st[i].out == OUT_RECEIVED)
+			progress = 1;
+	}
+	return progress;
+}
+
+static int
+ingest_report(const struct ingest *ing, const struct file_state *st)
+{
+	struct report *r = report_open(ing->cfg->state_dir);
+	int failed = 0;
+	size_t i;
+
+	for (i = 0; i < ing->queue->nfiles; i++) {
+		const struct queue_file *f = &ing->queue->files[i];
+
+		if (st[i].out == OUT_NONE)
+			continue;
+		report_add(r, f->path + strlen(ing->cfg->incoming) + 1,
+		    outcome_names[st[i].out], (uint64_t)f->size, st[i].seconds,
+		    st[i].reason);
+		if (st[i].out >= OUT_HELD)
+			failed = 1;
+	}
+	if (report_close(r) == -1 || r == NULL)
+		failed = 1;
+	return failed ? -1 : 0;
+}
+
+int
+ingest_run(const struct config *cfg, const char *pool)
+{
+	struct ingest ing = { cfg, pool, NULL };
+	struct queue q;
+	struct file_state *st;
+	const char *why;
+	int rc;
+
+	if (queue_valid_dataset(pool, &why) == -1 || strchr(pool, '/') != NULL) {
+		log_warnx("ingest: %s: not a pool name", pool);
+		return -1;
+	}
+	if (!zfs_pool_exists(cfg, pool)) {
+		log_warnx("ingest: pool %s is not imported", pool);
+		return -1;
+	}
+	if (queue_scan(cfg->incoming, &q) == -1)
+		return -1;
+	ing.queue = &q;
+	log_info("ingest: %zu queued file(s) for pool %s", q.nfiles, pool);
+	st = xcalloc(q.nfiles, sizeof *st);
+	while (ingest_pass(&ing, st))
+		;
+	rc = ingest_report(&ing, st);
+	free(st);
+	queue_free(&q);
+	return rc;
+}

@@ -1,0 +1,335 @@
+/*
+ * The byte path of one queue file:
+ *
+ *   file -> gpg (decrypt, verify) -> libzstd -> zfs receive
+ *
+ * The head of the decompressed stream is collected until its begin
+ * record can be read; the caller then decides whether to receive it,
+ * only read it through (to learn its last guid), or stop.  While
+ * receiving, the last bytes of the stream (its end records) are held
+ * back: zfs receive commits a snapshot only when it reads the end
+ * record, and whether the stream is genuine is known only when gpg and
+ * zstd have seen all of it.  On any doubt the receiver is killed with
+ * the end record unsent, and the partial receive vanishes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+#define STAGE_SIZE (1024 * 1024)
+#define HOLD_BACK 4096 /* more than the two end records of a stream */
+#define HEAD_MAX (17u * 1024 * 1024)
+#define RECV_PIPE_SIZE (1024 * 1024)
+
+enum pipe_state { ST_HEAD, ST_RECEIVE, ST_SCAN, ST_STOP, ST_FAIL };
+
+struct pipeline {
+	const struct pipe_job *job;
+	struct pipe_result *res;
+	struct decompress *dz;
+	enum pipe_state state;
+	struct buf head;
+	unsigned char *stage; /* output waiting to go; its end is held back */
+	size_t fill;
+	unsigned char tail[ZSTREAM_TAIL]; /* last bytes, when scanning */
+	size_t tail_len;
+	struct child *recv;
+	int recv_fd;
+};
+
+static int
+pipe_fail(struct pipeline *p, enum pipe_outcome o, const char *why)
+{
+	p->state = ST_FAIL;
+	p->res->outcome = o;
+	snprintf(p->res->reason, sizeof p->res->reason, "%s", why);
+	return -1;
+}
+
+/* Writes to the receiver, bounded by the stall timeout so that a
+ * receiver stuck on a suspended pool cannot hang the agent. */
+static int
+recv_write(struct pipeline *p, const unsigned char *b, size_t n)
+{
+	while (n > 0) {
+		struct pollfd pf = { p->recv_fd, POLLOUT, 0 };
+		ssize_t w;
+		int r = poll(&pf, 1, p->job->cfg->timeout_stall * 1000);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return pipe_fail(p, PIPE_FAILED,
+			    "zfs receive made no progress (stall timeout)");
+		w = write(p->recv_fd, b, n);
+		if (w == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w == -1)
+			return pipe_fail(p, PIPE_FAILED,
+			    "zfs receive stopped reading its stream");
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+stage_push(struct pipeline *p, const unsigned char *b, size_t n)
+{
+	while (n > 0) {
+		size_t room = STAGE_SIZE + HOLD_BACK - p->fill;
+		size_t take = n < room ? n : room;
+
+		memcpy(p->stage + p->fill, b, take);
+		p->fill += take;
+		b += take;
+		n -= take;
+		if (p->fill == STAGE_SIZE + HOLD_BACK) {
+			if (recv_write(p, p->stage, STAGE_SIZE) == -1)
+				return -1;
+			memmove(p->stage, p->stage + STAGE_SIZE, HOLD_BACK);
+			p->fill = HOLD_BACK;
+		}
+	}
+	return 0;
+}
+
+static void
+tail_push(struct pipeline *p, const unsigned char *b, size_t n)
+{
+	if (n >= ZSTREAM_TAIL) {
+		memcpy(p->tail, b + n - ZSTREAM_TAIL, ZSTREAM_TAIL);
+		p->tail_len = ZSTREAM_TAIL;
+		return;
+	}
+	if (p->tail_len + n > ZSTREAM_TAIL) {
+		size_t drop = p->tail_len + n - ZSTREAM_TAIL;
+
+		memmove(p->tail, p->tail + drop, p->tail_len - drop);
+		p->tail_len -= drop;
+	}
+	memcpy(p->tail + p->tail_len, b, n);
+	p->tail_len += n;
+}
+
+static int
+start_receiver(struct pipeline *p)
+{
+	p->recv = zfs_receive_start(p->job->cfg, p->job->dataset);
+	if (p->recv == NULL)
+		return pipe_fail(p, PIPE_FAILED, "cannot start zfs receive");
+	p->recv_fd = child_stdin(p->recv);
+	(void)fcntl(p->recv_fd, F_SETPIPE_SZ, RECV_PIPE_SIZE);
+	(void)fcntl(p->recv_fd, F_SETFL, O_NONBLOCK);
+	p->stage = xmalloc(STAGE_SIZE + HOLD_BACK);
+	log_info("receiving %s into %s", p->job->path, p->job->dataset);
+	return 0;
+}
+
+static int
+pipe_forward(struct pipeline *p, const unsigned char *b, size_t n)
+{
+	p->res->bytes += n;
+	if (p->state == ST_RECEIVE)
+		return stage_push(p, b, n);
+	tail_push(p, b, n);
+	return 0;
+}
+
+static int
+pipe_decide(struct pipeline *p)
+{
+	switch (p->job->on_head(p->job->arg, &p->res->head)) {
+	case PIPE_RECEIVE:
+		if (start_receiver(p) == -1)
+			return -1;
+		p->state = ST_RECEIVE;
+		break;
+	case PIPE_SCAN:
+		p->state = ST_SCAN;
+		break;
+	case PIPE_STOP:
+		p->state = ST_STOP;
+		p->res->outcome = PIPE_STOPPED;
+		return -1;
+	}
+	return 0;
+}
+
+/* Collects output until the begin record(s) can be parsed, then lets
+ * the caller decide, then forwards what was collected. */
+static int
+pipe_head(struct pipeline *p, const unsigned char *b, size_t n)
+{
+	const char *why = NULL;
+	struct buf h;
+	int r;
+
+	buf_append(&p->head, b, n);
+	r = zstream_parse_head((unsigned char *)p->head.data, p->head.len,
+	    &p->res->head, &why);
+	if (r == ZSTREAM_NEED_MORE && p->head.len < HEAD_MAX)
+		return 0;
+	if (r != 0)
+		return pipe_fail(p, PIPE_REJECTED, why ? why :
+		    "begin record too large");
+	if (pipe_decide(p) == -1)
+		return -1;
+	h = p->head;
+	memset(&p->head, 0, sizeof p->head);
+	p->res->bytes = 0;
+	r = pipe_forward(p, (unsigned char *)h.data, h.len);
+	buf_free(&h);
+	return r;
+}
+
+static int
+pipe_out(void *arg, const void *b, size_t n)
+{
+	struct pipeline *p = arg;
+
+	switch (p->state) {
+	case ST_HEAD:
+		return pipe_head(p, b, n);
+	case ST_RECEIVE:
+	case ST_SCAN:
+		return pipe_forward(p, b, n);
+	default:
+		return -1;
+	}
+}
+
+static int
+pipe_in(void *arg, const void *b, size_t n)
+{
+	struct pipeline *p = arg;
+
+	if (decompress_feed(p->dz, b, n) == -1) {
+		if (p->state != ST_FAIL && p->state != ST_STOP) {
+			char why[160];
+
+			snprintf(why, sizeof why, "zstd: %s",
+			    decompress_error(p->dz));
+			pipe_fail(p, PIPE_REJECTED, why);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* The stream must end with its end record(s), and for a single
+ * snapshot that record must name the snapshot the begin record named. */
+static int
+check_tail(struct pipeline *p)
+{
+	const unsigned char *t = p->tail;
+	size_t len = p->tail_len;
+	struct pipe_result *r = p->res;
+
+	if (p->state == ST_RECEIVE) {
+		len = p->fill < ZSTREAM_TAIL ? p->fill : ZSTREAM_TAIL;
+		t = p->stage + p->fill - len;
+	}
+	if (zstream_parse_tail(t, len, &r->head, &r->final_guid) == -1)
+		return pipe_fail(p, PIPE_REJECTED,
+		    "stream does not end with an end record (truncated at the sender?)");
+	if (!r->head.compound && r->final_guid != r->head.outer.toguid)
+		return pipe_fail(p, PIPE_REJECTED,
+		    "end record does not match the begin record");
+	return 0;
+}
+
+static int
+finish_receive(struct pipeline *p)
+{
+	char s[64], why[160];
+	int status;
+
+	if (recv_write(p, p->stage, p->fill) == -1)
+		return -1;
+	child_close_stdin(p->recv);
+	if (child_wait(p->recv, p->job->cfg->timeout_stall, &status) == -1)
+		return pipe_fail(p, PIPE_FAILED, "zfs receive did not finish");
+	if (!child_ok(status)) {
+		snprintf(why, sizeof why, "zfs receive %s",
+		    child_status_str(status, s, sizeof s));
+		return pipe_fail(p, PIPE_FAILED, why);
+	}
+	return 0;
+}
+
+static void
+map_gpg(struct pipeline *p, const struct gpg_result *g)
+{
+	if (p->state == ST_FAIL || p->state == ST_STOP)
+		return; /* the reason is already recorded */
+	switch (g->verdict) {
+	case GPG_CORRUPT:
+	case GPG_UNSIGNED:
+	case GPG_BAD_SIGNER:
+		pipe_fail(p, PIPE_REJECTED, g->reason);
+		break;
+	default:
+		pipe_fail(p, PIPE_FAILED, g->reason);
+		break;
+	}
+}
+
+static int
+pipe_finish(struct pipeline *p, const struct gpg_result *g, int grc)
+{
+	char why[160];
+
+	if (grc == -1) {
+		map_gpg(p, g);
+		return -1;
+	}
+	if (decompress_end(p->dz) == -1) {
+		snprintf(why, sizeof why, "zstd: %s", decompress_error(p->dz));
+		return pipe_fail(p, PIPE_REJECTED, why);
+	}
+	if (p->state == ST_HEAD)
+		return pipe_fail(p, PIPE_REJECTED, "stream too short for a begin record");
+	if (check_tail(p) == -1)
+		return -1;
+	if (p->state == ST_RECEIVE && finish_receive(p) == -1)
+		return -1;
+	p->res->outcome = PIPE_DONE;
+	snprintf(p->res->reason, sizeof p->res->reason, "%s", g->reason);
+	return 0;
+}
+
+int
+pipeline_run(const struct pipe_job *job, struct pipe_result *res)
+{
+	struct pipeline p = { 0 };
+	struct gpg_result g;
+	int grc, rc;
+
+	memset(res, 0, sizeof *res);
+	p.job = job;
+	p.res = res;
+	p.recv_fd = -1;
+	p.state = ST_HEAD;
+	/* The second pass over a compound stream reads the file again. */
+	if (lseek(job->fd, 0, SEEK_SET) == -1)
+		return pipe_fail(&p, PIPE_FAILED, strerror(errno));
+	p.dz = decompress_new(pipe_out, &p);
+	grc = gpg_decrypt(job->cfg->gnupg_home, job->fd, job->host,
+	    job->cfg->timeout_stall, pipe_in, &p, &g);
+	rc = pipe_finish(&p, &g, grc);
+	if (p.recv != NULL && rc == -1)
+		child_kill(p.recv);
+	child_free(p.recv);
+	decompress_free(p.dz);
+	buf_free(&p.head);
+	free(p.stage);
+	return rc;
+}

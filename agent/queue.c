@@ -1,0 +1,419 @@
+/*
+ * The incoming queue: INCOMING/HOST/bakfsfmt2-SECONDS.NANOS.PID_DEST,
+ * as the articles' simplesnap-queue names files.  Everything here is
+ * untrusted: names are parsed strictly, nothing is followed through a
+ * symbolic link, and only regular files are ever opened.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+static const char *const prefixes[] = { "bakfsfmt2-", "backupsfmt2-", NULL };
+
+int
+queue_is_candidate(const char *name)
+{
+	const char *const *p;
+
+	for (p = prefixes; *p != NULL; p++)
+		if (strncmp(name, *p, strlen(*p)) == 0)
+			return 1;
+	return 0;
+}
+
+int
+queue_valid_host(const char *h)
+{
+	size_t i, n = strlen(h);
+
+	if (n == 0 || n > 63 || h[0] == '-' || h[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)h[i]) && strchr("_.-", h[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+static int
+valid_component(const char *c, size_t n, const char **why)
+{
+	size_t i;
+
+	if (n == 0)
+		return *why = "empty path component", -1;
+	if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+		return *why = "'.' or '..' path component", -1;
+	if (c[0] == '-')
+		return *why = "path component starts with '-'", -1;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)c[i]) && strchr("_-.:", c[i]) == NULL)
+			return *why = "character not allowed in a dataset name", -1;
+	return 0;
+}
+
+/* A plain relative ZFS dataset path: a/b/c of letters, digits, _-.: */
+int
+queue_valid_dataset(const char *path, const char **why)
+{
+	const char *p = path, *slash;
+
+	if (strlen(path) > QUEUE_DATASET_MAX)
+		return *why = "dataset path too long", -1;
+	for (;;) {
+		slash = strchr(p, '/');
+		if (valid_component(p, slash ? (size_t)(slash - p) : strlen(p),
+		    why) == -1)
+			return -1;
+		if (slash == NULL)
+			return 0;
+		p = slash + 1;
+	}
+}
+
+static int
+parse_number(const char **s, char stop, int maxdigits, int64_t *out)
+{
+	const char *p = *s;
+	int64_t v = 0;
+	int n = 0;
+
+	while (isdigit((unsigned char)*p) && n < maxdigits) {
+		v = v * 10 + (*p - '0');
+		p++;
+		n++;
+	}
+	if (n == 0 || *p != stop)
+		return -1;
+	*out = v;
+	*s = p + 1;
+	return 0;
+}
+
+/* NNCP appends ".0", ".1", ... on a name clash.  Keep the name without
+ * it as an alternative: the stream's own begin record decides. */
+static void
+strip_clash_suffix(struct queue_name *q)
+{
+	char *dot = strrchr(q->dest, '.');
+	const char *why;
+	size_t i;
+
+	q->dest_alt[0] = '\0';
+	if (dot == NULL || dot[1] == '\0' || strchr(dot, '/') != NULL)
+		return;
+	for (i = 1; dot[i] != '\0'; i++)
+		if (!isdigit((unsigned char)dot[i]))
+			return;
+	memcpy(q->dest_alt, q->dest, (size_t)(dot - q->dest));
+	q->dest_alt[dot - q->dest] = '\0';
+	if (strchr(q->dest_alt, '/') == NULL ||
+	    queue_valid_dataset(strchr(q->dest_alt, '/') + 1, &why) == -1)
+		q->dest_alt[0] = '\0';
+}
+
+static int
+parse_prefix(const char **s)
+{
+	const char *const *p;
+
+	for (p = prefixes; *p != NULL; p++)
+		if (strncmp(*s, *p, strlen(*p)) == 0) {
+			*s += strlen(*p);
+			return 0;
+		}
+	return -1;
+}
+
+int
+queue_parse_name(const char *dir_host, const char *name, struct queue_name *q,
+    const char **why)
+{
+	const char *s = name, *slash;
+	size_t hl;
+	char *c;
+
+	memset(q, 0, sizeof *q);
+	if (strlen(name) > QUEUE_NAME_MAX)
+		return *why = "name too long", -1;
+	if (parse_prefix(&s) == -1)
+		return *why = "not a queue file name", -1;
+	if (parse_number(&s, '.', 20, &q->seconds) == -1 ||
+	    parse_number(&s, '.', 9, &q->nanos) == -1 ||
+	    parse_number(&s, '_', 10, &q->pid) == -1)
+		return *why = "malformed timestamp (want SECONDS.NANOS.PID_)", -1;
+	if (*s == '\0')
+		return *why = "no destination after the timestamp", -1;
+	snprintf(q->dest, sizeof q->dest, "%s", s);
+	for (c = q->dest; *c != '\0'; c++)
+		if (*c == '@')
+			*c = '/';
+	slash = strchr(q->dest, '/');
+	hl = slash ? (size_t)(slash - q->dest) : strlen(q->dest);
+	if (slash == NULL || hl >= sizeof q->host)
+		return *why = "destination has no HOST/dataset form", -1;
+	memcpy(q->host, q->dest, hl);
+	q->host[hl] = '\0';
+	if (strcmp(q->host, dir_host) != 0)
+		return *why = "destination host does not match the folder's host", -1;
+	if (queue_valid_dataset(slash + 1, why) == -1)
+		return -1;
+	strip_clash_suffix(q);
+	return 0;
+}
+
+static int
+add_file(struct queue *qu, const char *incoming, const char *host,
+    const char *name, off_t size)
+{
+	struct queue_file *f;
+
+	qu->files = xreallocarray(qu->files, qu->nfiles + 1, sizeof *qu->files);
+	f = &qu->files[qu->nfiles++];
+	memset(f, 0, sizeof *f);
+	f->host = xstrdup(host);
+	f->name = xstrdup(name);
+	f->path = xasprintf("%s/%s/%s", incoming, host, name);
+	f->size = size;
+	if (!queue_valid_host(host))
+		f->reject = "folder name is not a valid host name";
+	else if (queue_parse_name(host, name, &f->qn, &f->reject) == 0)
+		f->reject = NULL;
+	return 0;
+}
+
+static int
+scan_host(struct queue *qu, const char *incoming, int infd, const char *host)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int fd;
+
+	fd = openat(infd, host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("queue: %s/%s: not a folder, skipped", incoming, host);
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !queue_is_candidate(de->d_name))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode)) {
+			log_warnx("queue: %s/%s/%s: not a regular file, skipped",
+			    incoming, host, de->d_name);
+			continue;
+		}
+		add_file(qu, incoming, host, de->d_name, st.st_size);
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+queue_scan(const char *incoming, struct queue *qu)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	memset(qu, 0, sizeof *qu);
+	fd = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		log_warn("queue: open %s", incoming);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			scan_host(qu, incoming, fd, de->d_name);
+	closedir(d);
+	queue_sort(qu);
+	return 0;
+}
+
+static int
+cmp_file(const void *a, const void *b)
+{
+	const struct queue_file *x = a, *y = b;
+
+	if (x->qn.seconds != y->qn.seconds)
+		return x->qn.seconds < y->qn.seconds ? -1 : 1;
+	if (x->qn.nanos != y->qn.nanos)
+		return x->qn.nanos < y->qn.nanos ? -1 : 1;
+	if (x->qn.pid != y->qn.pid)
+		return x->qn.pid < y->qn.pid ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+/* Oldest first, by the sender's timestamp in the name: NNCP delivers
+ * in no useful order. */
+void
+queue_sort(struct queue *qu)
+{
+	if (qu->nfiles > 1)
+		qsort(qu->files, qu->nfiles, sizeof *qu->files, cmp_file);
+}
+
+void
+queue_free(struct queue *qu)
+{
+	size_t i;
+
+	for (i = 0; i < qu->nfiles; i++) {
+		free(qu->files[i].host);
+		free(qu->files[i].name);
+		free(qu->files[i].path);
+	}
+	free(qu->files);
+	memset(qu, 0, sizeof *qu);
+}
+
+int
+queue_remove(const struct queue_file *f)
+{
+	if (unlink(f->path) == -1) {
+		log_warn("queue: remove %s", f->path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+copy_file(const char *from, const char *to)
+{
+	char b[65536];
+	int in, out, rc = -1;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in == -1)
+		return -1;
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out == -1) {
+		close(in);
+		return -1;
+	}
+	while ((n = read(in, b, sizeof b)) > 0)
+		if (write_all(out, b, (size_t)n) == -1)
+			goto out;
+	if (n == 0 && fsync(out) == 0)
+		rc = 0;
+out:
+	close(in);
+	if (close(out) == -1)
+		rc = -1;
+	if (rc == -1)
+		unlink(to);
+	return rc;
+}
+
+/* Moves the file under STATE/quarantine/HOST/ and writes the reason
+ * beside it.  Never overwrites an earlier quarantined file. */
+static char *
+quarantine_target(const char *qdir, const char *name)
+{
+	char *to = xasprintf("%s/%s", qdir, name);
+	int i;
+
+	for (i = 1; access(to, F_OK) == 0 && i < 1000; i++) {
+		free(to);
+		to = xasprintf("%s/%s.q%d", qdir, name, i);
+	}
+	return to;
+}
+
+static int
+write_reason(const char *to, const char *reason)
+{
+	char *path = xasprintf("%s.reason", to);
+	char *text = xasprintf("%s\n", reason);
+	int fd, rc = -1;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd != -1 && write_all(fd, text, strlen(text)) == 0 && fsync(fd) == 0)
+		rc = 0;
+	if (rc == -1)
+		log_warn("quarantine: write %s", path);
+	if (fd != -1)
+		close(fd);
+	free(path);
+	free(text);
+	return rc;
+}
+
+int
+queue_quarantine(const char *state_dir, const struct queue_file *f,
+    const char *reason)
+{
+	const char *host = queue_valid_host(f->host) ? f->host : "_invalid-host";
+	char *top = xasprintf("%s/quarantine", state_dir);
+	char *qdir = xasprintf("%s/%s", top, host);
+	char *to = NULL;
+	int rc = -1;
+
+	if (mkdir_private(top) == -1 || mkdir_private(qdir) == -1)
+		goto out;
+	to = quarantine_target(qdir, f->name);
+	if (write_reason(to, reason) == -1)
+		goto out;
+	if (rename(f->path, to) == -1) {
+		if (errno != EXDEV || copy_file(f->path, to) == -1 ||
+		    unlink(f->path) == -1) {
+			log_warn("quarantine: move %s to %s", f->path, to);
+			goto out;
+		}
+	}
+	fsync_dir(qdir);
+	log_warnx("quarantine: %s moved to %s: %s", f->path, to, reason);
+	rc = 0;
+out:
+	free(top);
+	free(qdir);
+	free(to);
+	return rc;
+}
+
+/* Opens a queue file for reading without following a symbolic link in
+ * the host folder or the file name, and only if it is a regular file
+ * (a FIFO or device planted in incoming must not block or be read). */
+int
+queue_open(const char *incoming, const struct queue_file *f)
+{
+	int in = -1, dir = -1, fd = -1;
+	struct stat st;
+
+	in = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (in != -1)
+		dir = openat(in, f->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (dir != -1)
+		fd = openat(dir, f->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+	if (fd == -1)
+		log_warn("queue: open %s", f->path);
+	else if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_warnx("queue: %s: not a regular file", f->path);
+		close(fd);
+		fd = -1;
+	} else
+		fcntl(fd, F_SETFL, 0);
+	if (dir != -1)
+		close(dir);
+	if (in != -1)
+		close(in);
+	return fd;
+}

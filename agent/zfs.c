@@ -1,0 +1,197 @@
+/*
+ * zpool and zfs: argument vectors and the meaning of their output.
+ * The binaries and their safety arguments come from the config, so
+ * the same code runs against OpenZFS and the lab's zfs-fuse.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airgap-agent.h"
+
+#define ARGV_MAX 64
+
+/* Builds BIN FIXED... EXTRA... TAIL... into ARGV. */
+static int
+build_argv(char **argv, const char *bin, const char *const *fixed,
+    char *const *extra, const char *const *tail)
+{
+	size_t n = 0;
+
+	argv[n++] = (char *)bin;
+	for (; fixed && *fixed; fixed++)
+		argv[n++] = (char *)*fixed;
+	for (; extra && *extra && n < ARGV_MAX - 8; extra++)
+		argv[n++] = *extra;
+	for (; tail && *tail && n < ARGV_MAX - 1; tail++)
+		argv[n++] = (char *)*tail;
+	argv[n] = NULL;
+	return 0;
+}
+
+static int
+run_quiet(const struct config *cfg, char **argv, struct buf *out)
+{
+	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL,
+		cfg->timeout_command, NULL };
+	int status;
+
+	if (child_run(&o, out, &status) == -1)
+		return -1;
+	return child_ok(status) ? 0 : 1;
+}
+
+static int
+parse_guid_line(char *line, const char *ds, struct zfs_dataset *d)
+{
+	size_t dl = strlen(ds);
+	char *tab = strchr(line, '\t'), *end;
+	uint64_t guid;
+
+	if (tab == NULL)
+		return 0;
+	*tab = '\0';
+	errno = 0;
+	guid = strtoull(tab + 1, &end, 10);
+	if (errno || *end != '\0')
+		return 0;
+	if (strcmp(line, ds) == 0) {
+		d->exists = 1;
+		return 0;
+	}
+	if (strncmp(line, ds, dl) != 0 || line[dl] != '@')
+		return 0;
+	d->snaps = xreallocarray(d->snaps, d->nsnaps + 1, sizeof *d->snaps);
+	d->snaps[d->nsnaps].name = xstrdup(line + dl + 1);
+	d->snaps[d->nsnaps].guid = guid;
+	d->nsnaps++;
+	return 0;
+}
+
+static int
+pool_of(const char *ds, char *pool, size_t len)
+{
+	size_t n = strcspn(ds, "/@");
+
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(pool, ds, n);
+	pool[n] = '\0';
+	return 0;
+}
+
+/* The dataset's snapshots with their guids, oldest first (zfs lists a
+ * dataset's snapshots in creation order).  A dataset that does not
+ * exist is not an error as long as its pool does. */
+int
+zfs_dataset_get(const struct config *cfg, const char *ds, struct zfs_dataset *d)
+{
+	static const char *const fixed[] = { "get", "-H", "-p", "-o",
+		"name,value", "guid", "-r", NULL };
+	char *argv[ARGV_MAX], pool[256], *line, *save = NULL;
+	struct buf out = { 0 };
+	int rc;
+
+	memset(d, 0, sizeof *d);
+	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ ds, NULL });
+	rc = run_quiet(cfg, argv, &out);
+	if (rc == 0 && out.data != NULL)
+		for (line = strtok_r(out.data, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			parse_guid_line(line, ds, d);
+	buf_free(&out);
+	if (rc == 1 && pool_of(ds, pool, sizeof pool) == 0 &&
+	    zfs_pool_exists(cfg, pool))
+		rc = 0;
+	if (rc != 0) {
+		log_warnx("zfs: cannot list snapshots of %s", ds);
+		zfs_dataset_free(d);
+		return -1;
+	}
+	return 0;
+}
+
+void
+zfs_dataset_free(struct zfs_dataset *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nsnaps; i++)
+		free(d->snaps[i].name);
+	free(d->snaps);
+	memset(d, 0, sizeof *d);
+}
+
+int
+zfs_dataset_has_guid(const struct zfs_dataset *d, uint64_t guid)
+{
+	size_t i;
+
+	for (i = 0; i < d->nsnaps; i++)
+		if (d->snaps[i].guid == guid)
+			return 1;
+	return 0;
+}
+
+static int
+dataset_exists(const struct config *cfg, const char *ds)
+{
+	static const char *const fixed[] = { "get", "-H", "-o", "value",
+		"type", NULL };
+	char *argv[ARGV_MAX];
+
+	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ ds, NULL });
+	return run_quiet(cfg, argv, NULL) == 0;
+}
+
+/* Creates each missing ancestor of DS with create_args (not mounted),
+ * one level at a time, so every level gets those arguments. */
+int
+zfs_create_parents(const struct config *cfg, const char *ds)
+{
+	char *path = xstrdup(ds), *slash = strchr(path, '/');
+	char *argv[ARGV_MAX];
+	int rc = 0;
+
+	while (slash != NULL && (slash = strchr(slash + 1, '/')) != NULL) {
+		*slash = '\0';
+		if (!dataset_exists(cfg, path)) {
+			build_argv(argv, cfg->zfs,
+			    (const char *const[]){ "create", NULL },
+			    cfg->create_args, (const char *const[]){ path, NULL });
+			if (run_quiet(cfg, argv, NULL) != 0) {
+				log_warnx("zfs: cannot create %s", path);
+				rc = -1;
+				break;
+			}
+			log_info("zfs: created %s", path);
+		}
+		*slash = '/';
+	}
+	free(path);
+	return rc;
+}
+
+struct child *
+zfs_receive_start(const struct config *cfg, const char *ds)
+{
+	char *argv[ARGV_MAX];
+	struct child_opts o = { argv, CHILD_PIPE, CHILD_NULL, 0, NULL };
+
+	build_argv(argv, cfg->zfs, (const char *const[]){ "receive", NULL },
+	    cfg->receive_args, (const char *const[]){ ds, NULL });
+	return child_start(&o);
+}
+
+int
+zfs_pool_exists(const struct config *cfg, const char *pool)
+{
+	static const char *const fixed[] = { "list", "-H", "-o", "name", NULL };
+	char *argv[ARGV_MAX];
+
+	build_argv(argv, cfg->zpool, fixed, NULL,
+	    (const char *const[]){ pool, NULL });
+	return run_quiet(cfg, argv, NULL) == 0;
+}

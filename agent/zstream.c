@@ -1,0 +1,164 @@
+/*
+ * The zfs send stream format, read only as far as the agent needs:
+ * the begin record (what snapshot a stream carries and on top of what)
+ * and the end records (the guid of the last snapshot).  A stream is a
+ * sequence of 312-byte dmu_replay_record_t headers; see lab-facts.md.
+ * Everything here parses untrusted bytes: bounds are checked first.
+ */
+#include <byteswap.h>
+#include <string.h>
+
+#include "airgap-agent.h"
+
+#define DRR_BEGIN 0
+#define DRR_END 5
+#define DMU_BACKUP_MAGIC 0x2F5BACBACULL
+#define DMU_SUBSTREAM 1
+#define DMU_COMPOUNDSTREAM 2
+#define HEAD_PAYLOAD_MAX (16u * 1024 * 1024)
+
+static uint32_t
+get32(const unsigned char *p, int swap)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return swap ? bswap_32(v) : v;
+}
+
+static uint64_t
+get64(const unsigned char *p, int swap)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof v);
+	return swap ? bswap_64(v) : v;
+}
+
+/* Reads one begin record at P; *HDRTYPE gets the stream header type. */
+static int
+parse_begin(const unsigned char *p, struct zstream_begin *b, int *swap,
+    unsigned *hdrtype, uint32_t *payload, const char **why)
+{
+	uint64_t magic;
+
+	memcpy(&magic, p + 8, sizeof magic);
+	if (magic == DMU_BACKUP_MAGIC)
+		*swap = 0;
+	else if (magic == bswap_64(DMU_BACKUP_MAGIC))
+		*swap = 1;
+	else
+		return *why = "not a zfs send stream (bad magic)", -1;
+	if (get32(p, *swap) != DRR_BEGIN)
+		return *why = "not a zfs send stream (no begin record)", -1;
+	*payload = get32(p + 4, *swap);
+	*hdrtype = (unsigned)(get64(p + 16, *swap) & 3);
+	b->toguid = get64(p + 40, *swap);
+	b->fromguid = get64(p + 48, *swap);
+	memcpy(b->toname, p + 56, 256);
+	b->toname[256] = '\0';
+	if (memchr(p + 56, '\0', 256) == NULL || b->toname[0] == '\0' ||
+	    strchr(b->toname, '@') == NULL)
+		return *why = "begin record has no snapshot name", -1;
+	return 0;
+}
+
+/* A compound stream (zfs send -I or -R): outer begin, its payload, an
+ * end record, then the first inner begin record. */
+static int
+parse_compound(const unsigned char *buf, size_t len, uint32_t payload,
+    int swap, struct zstream_head *h, const char **why)
+{
+	size_t off = ZSTREAM_RECORD + (size_t)payload;
+	unsigned hdrtype;
+	uint32_t inner_payload;
+	int inner_swap;
+
+	if (payload > HEAD_PAYLOAD_MAX)
+		return *why = "begin record payload too large", -1;
+	if (len < off + 2 * ZSTREAM_RECORD)
+		return ZSTREAM_NEED_MORE;
+	if (get32(buf + off, swap) != DRR_END)
+		return *why = "compound stream: no end record after the header", -1;
+	off += ZSTREAM_RECORD;
+	if (parse_begin(buf + off, &h->first, &inner_swap, &hdrtype,
+	    &inner_payload, why) == -1)
+		return -1;
+	if (inner_swap != swap || hdrtype != DMU_SUBSTREAM)
+		return *why = "compound stream: malformed inner begin record", -1;
+	return 0;
+}
+
+int
+zstream_parse_head(const unsigned char *buf, size_t len, struct zstream_head *h,
+    const char **why)
+{
+	unsigned hdrtype;
+	uint32_t payload;
+	int swap;
+
+	memset(h, 0, sizeof *h);
+	if (len < ZSTREAM_RECORD)
+		return ZSTREAM_NEED_MORE;
+	if (parse_begin(buf, &h->outer, &swap, &hdrtype, &payload, why) == -1)
+		return -1;
+	h->swapped = swap;
+	if (hdrtype == DMU_SUBSTREAM) {
+		if (h->outer.toguid == 0)
+			return *why = "begin record has no snapshot guid", -1;
+		return 0;
+	}
+	if (hdrtype != DMU_COMPOUNDSTREAM)
+		return *why = "unknown stream header type", -1;
+	h->compound = 1;
+	return parse_compound(buf, len, payload, swap, h, why);
+}
+
+/* The last end record that names a snapshot: a plain stream ends with
+ * it, a compound one has the outer end record (guid 0) after it. */
+int
+zstream_parse_tail(const unsigned char *tail, size_t len,
+    const struct zstream_head *h, uint64_t *toguid)
+{
+	const unsigned char *p;
+	int i;
+
+	*toguid = 0;
+	for (i = 1; i <= 2 && (size_t)i * ZSTREAM_RECORD <= len; i++) {
+		p = tail + len - (size_t)i * ZSTREAM_RECORD;
+		if (get32(p, h->swapped) != DRR_END)
+			return -1;
+		*toguid = get64(p + 40, h->swapped);
+		if (*toguid != 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* The snapshot a stream needs on the destination, 0 for a full one. */
+uint64_t
+zstream_base(const struct zstream_head *h)
+{
+	return h->compound ? h->first.fromguid : h->outer.fromguid;
+}
+
+/* The first snapshot the stream creates. */
+uint64_t
+zstream_first_guid(const struct zstream_head *h)
+{
+	return h->compound ? h->first.toguid : h->outer.toguid;
+}
+
+/* The sender's dataset name, from the begin record: "pool/fs". */
+int
+zstream_dataset(const struct zstream_head *h, char *out, size_t len)
+{
+	const char *at = strchr(h->outer.toname, '@');
+	size_t n = (size_t)(at - h->outer.toname);
+
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(out, h->outer.toname, n);
+	out[n] = '\0';
+	return 0;
+}
