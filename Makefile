@@ -28,7 +28,7 @@ $(BIN): $(OBJS) agent/main.o
 agent/%.o: agent/%.c agent/airgap-agent.h
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-tests/unit/%: tests/unit/%.c $(OBJS) agent/airgap-agent.h
+tests/unit/%: tests/unit/%.c tests/unit/unit.h $(OBJS) agent/airgap-agent.h
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iagent -o $@ $< $(OBJS) $(LDLIBS)
 
 deps:

@@ -191,6 +191,7 @@ int zfs_pool_exists(const struct config *, const char *pool);
 struct decompress;
 typedef int (*decompress_out_fn)(void *arg, const void *, size_t);
 struct decompress *decompress_new(decompress_out_fn, void *arg);
+const void *decompress_magic(size_t *);
 int decompress_feed(struct decompress *, const void *, size_t);
 int decompress_end(struct decompress *);
 const char *decompress_error(const struct decompress *);
@@ -212,9 +213,18 @@ struct gpg_result {
 	char signer[64]; /* fingerprint of the accepted signature, if any */
 };
 typedef int (*gpg_sink_fn)(void *arg, const void *, size_t);
+struct gpg_job {
+	const char *home;           /* GNUPGHOME */
+	int fd;                     /* the OpenPGP message */
+	const struct host_cfg *host; /* whose signature policy applies */
+	int stall;                  /* seconds without progress */
+	const void *magic;          /* what the plaintext starts with */
+	size_t magic_len;
+	gpg_sink_fn sink;
+	void *arg;
+};
 int gpg_init(void);
-int gpg_decrypt(const char *gnupg_home, int fd, const struct host_cfg *,
-    int stall, gpg_sink_fn, void *arg, struct gpg_result *);
+int gpg_decrypt(const struct gpg_job *, struct gpg_result *);
 
 /* pipeline.c */
 enum pipe_action {
@@ -258,5 +268,6 @@ int report_close(struct report *);
 
 /* ingest.c */
 int ingest_run(const struct config *, const char *pool);
+int ingest_verify(const struct config *, const char *path);
 
 #endif

@@ -276,12 +276,26 @@ out:
 	return rc;
 }
 
+static void
+child_log_argv(const char *name, char *const *argv)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			buf_append(&b, " ", 1);
+		buf_append(&b, argv[i], strlen(argv[i]));
+	}
+	log_debug("%s: running %s", name, b.data ? b.data : "");
+	buf_free(&b);
+}
+
 struct child *
 child_start(const struct child_opts *o)
 {
 	struct child *c = xcalloc(1, sizeof *c);
 	struct drop d;
-	size_t i;
 
 	c->pid = -1;
 	c->pidfd = c->in_fd = c->out_fd = c->err_fd = -1;
@@ -291,8 +305,7 @@ child_start(const struct child_opts *o)
 		child_free(c);
 		return NULL;
 	}
-	for (i = 0; o->argv[i] != NULL; i++)
-		log_debug("%s: argv[%zu] = %s", c->name, i, o->argv[i]);
+	child_log_argv(c->name, o->argv);
 	if (child_spawn(c, o, &d) == -1) {
 		child_free(c);
 		return NULL;

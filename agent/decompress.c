@@ -42,6 +42,16 @@ decompress_new(decompress_out_fn fn, void *arg)
 	return d;
 }
 
+/* The first bytes of a zstd frame, little-endian. */
+const void *
+decompress_magic(size_t *len)
+{
+	static const unsigned char magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+
+	*len = sizeof magic;
+	return magic;
+}
+
 /* Runs the decoder until it has consumed IN and has nothing more to
  * give; the output buffer filling up means it may hold more. */
 static int

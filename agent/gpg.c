@@ -1,11 +1,19 @@
 /*
  * Decryption and signature checks: the only user of gpgme.
  *
- * gpgme runs gpg as a child and moves the bytes through pipes.  Its
- * own event loop copies both directions in small chunks; here the
- * agent runs the loop itself (gpgme's user I/O callbacks) so that it
- * can give gpg's pipes room for a megabyte and move data in large
- * pieces, which keeps gpg busy instead of waiting on the agent.
+ * gpgme runs gpg as a child, parses its status lines and judges the
+ * result; the agent runs the event loop (gpgme's user I/O callbacks).
+ * That lets the bulk bytes take a shorter road: gpgme 1.18 formats
+ * every byte that passes its own read and write functions as a hex
+ * dump for its trace, whether tracing is on or not, which cost about
+ * half the agent's CPU.  So the ciphertext is spliced from the file
+ * into gpg's stdin, and the plaintext read from gpg's stdout, by the
+ * loop below in megabyte pieces, through pipes enlarged to a megabyte.
+ * gpgme still handles the status pipe, and is called on each data
+ * pipe once it reaches its end, so that it closes it and finishes the
+ * operation as usual.  Should a data pipe not be recognised, gpgme's
+ * own handler moves its bytes through the same data callbacks: slower,
+ * never different.
  *
  * A verdict is known only when gpg has read the whole message: the
  * MDC, the signature and its signer all come at the end.
@@ -15,7 +23,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gpgme.h>
@@ -23,8 +33,17 @@
 #include "airgap-agent.h"
 
 #define GPG_IO_BUFFER "1048576"
-#define GPG_PIPE_SIZE (1024 * 1024)
+#define GPG_CHUNK (1024 * 1024)
 #define GPG_MAX_FDS 8
+#define GPG_MAGIC_MAX 16
+#define GPG_COALESCE_NS 1000000
+
+enum fd_kind {
+	FD_UNKNOWN, /* inbound, not looked at yet */
+	FD_GPGME,   /* gpgme's handler does the reading or writing */
+	FD_PLAIN,   /* gpg's stdout: the loop reads the plaintext */
+	FD_CIPHER,  /* gpg's stdin: the loop splices the ciphertext */
+};
 
 struct gpg_fd {
 	int fd;
@@ -32,6 +51,7 @@ struct gpg_fd {
 	gpgme_io_cb_t fnc;
 	void *fnc_data;
 	int active;
+	enum fd_kind kind;
 };
 
 struct gpg_loop {
@@ -39,6 +59,13 @@ struct gpg_loop {
 	int done;
 	gpgme_error_t err;
 	gpgme_error_t op_err;
+	int file_fd;     /* the ciphertext */
+	int peek[2];     /* scratch pipe for tee(2) */
+	unsigned char *buf;
+	struct gpg_sink *sink;
+	const void *magic; /* what the plaintext starts with */
+	size_t magic_len;
+	size_t last_read; /* bytes the last plaintext read returned */
 };
 
 struct gpg_sink {
@@ -76,11 +103,12 @@ loop_add(void *data, int fd, int dir, gpgme_io_cb_t fnc, void *fnc_data,
 			break;
 	if (i == GPG_MAX_FDS)
 		return gpg_error(GPG_ERR_GENERAL);
-	l->fds[i] = (struct gpg_fd){ fd, dir, fnc, fnc_data, 1 };
+	l->fds[i] = (struct gpg_fd){ fd, dir, fnc, fnc_data, 1,
+		dir ? FD_UNKNOWN : FD_CIPHER };
 	*tag = &l->fds[i];
 	/* Room in the pipe lets gpg run ahead while the agent is busy
 	 * decompressing; failure only costs speed. */
-	(void)fcntl(fd, F_SETPIPE_SZ, GPG_PIPE_SIZE);
+	(void)fcntl(fd, F_SETPIPE_SZ, GPG_CHUNK);
 	return 0;
 }
 
@@ -106,11 +134,125 @@ loop_event(void *data, gpgme_event_io_t type, void *type_data)
 	}
 }
 
-/* Calls gpgme's handler for every ready descriptor until gpgme says
- * the operation is done.  STALL bounds a wait with no progress. */
+/* Only one outbound pipe can be the ciphertext's; were there more,
+ * gpgme moves them all. */
+static void
+loop_check_outbound(struct gpg_loop *l)
+{
+	int i, n = 0;
+
+	for (i = 0; i < GPG_MAX_FDS; i++)
+		if (l->fds[i].active && l->fds[i].kind == FD_CIPHER)
+			n++;
+	for (i = 0; n > 1 && i < GPG_MAX_FDS; i++)
+		if (l->fds[i].kind == FD_CIPHER)
+			l->fds[i].kind = FD_GPGME;
+}
+
+/* Tells gpg's stdout from its status and diagnostics pipes by peeking
+ * at the first bytes without consuming them: the plaintext is known
+ * by the magic number the caller expects it to start with (status
+ * lines start with "[GNUPG:] ", diagnostics with "gpg: ").  A pipe
+ * not recognised is simply left to gpgme. */
+static void
+loop_classify(struct gpg_loop *l, struct gpg_fd *f)
+{
+	unsigned char head[GPG_MAGIC_MAX];
+	ssize_t n;
+	int i;
+
+	f->kind = FD_GPGME;
+	if (l->magic_len == 0)
+		return;
+	for (i = 0; i < GPG_MAX_FDS; i++)
+		if (l->fds[i].active && l->fds[i].kind == FD_PLAIN)
+			return;
+	n = tee(f->fd, l->peek[1], l->magic_len, SPLICE_F_NONBLOCK);
+	if (n <= 0)
+		return;
+	if (read(l->peek[0], head, (size_t)n) != n)
+		return;
+	if ((size_t)n == l->magic_len && memcmp(head, l->magic, l->magic_len) == 0)
+		f->kind = FD_PLAIN;
+	log_debug("gpg: fd %d is %s", f->fd, f->kind == FD_PLAIN ?
+	    "the plaintext" : "left to gpgme");
+}
+
+static void
+loop_plain(gpgme_ctx_t ctx, struct gpg_loop *l, struct gpg_fd *f)
+{
+	ssize_t n = read(f->fd, l->buf, GPG_CHUNK);
+
+	l->last_read = n > 0 ? (size_t)n : 0;
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* gpgme reads the end (or the error) itself and closes. */
+		f->kind = FD_GPGME;
+		f->fnc(f->fnc_data, f->fd);
+		return;
+	}
+	if (l->sink->fn(l->sink->arg, l->buf, (size_t)n) == -1) {
+		l->sink->aborted = 1;
+		gpgme_cancel(ctx);
+	}
+}
+
+static void
+loop_cipher(struct gpg_loop *l, struct gpg_fd *f)
+{
+	ssize_t n = splice(l->file_fd, NULL, f->fd, NULL, GPG_CHUNK,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* At the end, or where splice cannot work, gpgme's handler
+		 * reads the rest through the ciphertext's data object, from
+		 * the same file offset, and closes the pipe at its end. */
+		f->kind = FD_GPGME;
+		f->fnc(f->fnc_data, f->fd);
+	}
+}
+
+static void
+loop_ready(gpgme_ctx_t ctx, struct gpg_loop *l, struct gpg_fd *f)
+{
+	if (f->kind == FD_UNKNOWN)
+		loop_classify(l, f);
+	switch (f->kind) {
+	case FD_PLAIN:
+		loop_plain(ctx, l, f);
+		break;
+	case FD_CIPHER:
+		loop_cipher(l, f);
+		break;
+	default:
+		f->fnc(f->fnc_data, f->fd);
+		break;
+	}
+}
+
+/* gpg writes its output a few kilobytes at a time; waking for each
+ * piece costs more than the piece is worth.  After a short read, give
+ * gpg a millisecond to fill its megabyte pipe (it writes well under a
+ * megabyte per millisecond, so it never waits on a full pipe). */
+static void
+loop_coalesce(struct gpg_loop *l)
+{
+	struct timespec ts = { 0, GPG_COALESCE_NS };
+
+	if (l->last_read > 0 && l->last_read < GPG_CHUNK / 4)
+		nanosleep(&ts, NULL);
+	l->last_read = 0;
+}
+
+/* Serves every ready descriptor until gpgme says the operation is
+ * done.  STALL bounds a wait with no progress. */
 static int
 loop_run(gpgme_ctx_t ctx, struct gpg_loop *l, int stall)
 {
+	loop_check_outbound(l);
 	while (!l->done) {
 		struct pollfd p[GPG_MAX_FDS];
 		struct gpg_fd *which[GPG_MAX_FDS];
@@ -125,6 +267,7 @@ loop_run(gpgme_ctx_t ctx, struct gpg_loop *l, int stall)
 		}
 		if (n == 0)
 			break;
+		loop_coalesce(l);
 		r = poll(p, (nfds_t)n, stall * 1000);
 		if (r == -1 && errno == EINTR)
 			continue;
@@ -137,7 +280,7 @@ loop_run(gpgme_ctx_t ctx, struct gpg_loop *l, int stall)
 		for (i = 0; i < n && !l->done; i++)
 			if (p[i].revents && which[i]->active &&
 			    which[i]->fd == p[i].fd)
-				which[i]->fnc(which[i]->fnc_data, p[i].fd);
+				loop_ready(ctx, l, which[i]);
 	}
 	return 0;
 }
@@ -153,6 +296,18 @@ sink_write(void *handle, const void *buf, size_t size)
 		return -1;
 	}
 	return (gpgme_ssize_t)size;
+}
+
+static gpgme_ssize_t
+cipher_read(void *handle, void *buf, size_t size)
+{
+	struct gpg_loop *l = handle;
+	ssize_t n;
+
+	do
+		n = read(l->file_fd, buf, size);
+	while (n == -1 && errno == EINTR);
+	return n;
 }
 
 static int
@@ -263,8 +418,8 @@ check_decryption(gpgme_ctx_t ctx, const struct gpg_loop *l,
 }
 
 static gpgme_error_t
-gpg_setup(gpgme_ctx_t *ctx, const char *home, struct gpg_loop *l, int fd,
-    struct gpgme_data_cbs *cbs, struct gpg_sink *s, gpgme_data_t *cipher,
+gpg_setup(gpgme_ctx_t *ctx, const char *home, struct gpg_loop *l,
+    struct gpgme_data_cbs *in, struct gpgme_data_cbs *out, gpgme_data_t *cipher,
     gpgme_data_t *plain)
 {
 	struct gpgme_io_cbs io = { loop_add, l, loop_remove, loop_event, l };
@@ -278,37 +433,45 @@ gpg_setup(gpgme_ctx_t *ctx, const char *home, struct gpg_loop *l, int fd,
 	gpgme_set_offline(*ctx, 1);
 	gpgme_set_pinentry_mode(*ctx, GPGME_PINENTRY_MODE_CANCEL);
 	gpgme_set_io_cbs(*ctx, &io);
-	if ((err = gpgme_data_new_from_fd(cipher, fd)) != 0 ||
-	    (err = gpgme_data_new_from_cbs(plain, cbs, s)) != 0)
+	if ((err = gpgme_data_new_from_cbs(cipher, in, l)) != 0 ||
+	    (err = gpgme_data_new_from_cbs(plain, out, l->sink)) != 0)
 		return err;
 	gpgme_data_set_flag(*cipher, "io-buffer-size", GPG_IO_BUFFER);
 	gpgme_data_set_flag(*plain, "io-buffer-size", GPG_IO_BUFFER);
 	return 0;
 }
 
-/* Decrypts the OpenPGP message in FD, handing the plaintext to SINK as
- * it comes, and judges it against the host's signature policy. */
+/* Decrypts the OpenPGP message in J->fd, handing the plaintext to
+ * J->sink as it comes, and judges it against the host's signature
+ * policy. */
 int
-gpg_decrypt(const char *home, int fd, const struct host_cfg *h, int stall,
-    gpg_sink_fn sink, void *arg, struct gpg_result *r)
+gpg_decrypt(const struct gpg_job *j, struct gpg_result *r)
 {
-	struct gpg_loop loop = { 0 };
-	struct gpg_sink s = { sink, arg, 0 };
-	struct gpgme_data_cbs cbs = { NULL, sink_write, NULL, NULL };
+	struct gpg_sink s = { j->sink, j->arg, 0 };
+	struct gpg_loop loop = { .file_fd = j->fd, .peek = { -1, -1 },
+		.sink = &s, .magic = j->magic,
+		.magic_len = j->magic_len < GPG_MAGIC_MAX ? j->magic_len : 0 };
+	struct gpgme_data_cbs in = { cipher_read, NULL, NULL, NULL };
+	struct gpgme_data_cbs out = { NULL, sink_write, NULL, NULL };
 	gpgme_ctx_t ctx = NULL;
 	gpgme_data_t cipher = NULL, plain = NULL;
 	gpgme_error_t err;
 	int rc = -1;
 
 	memset(r, 0, sizeof *r);
-	err = gpg_setup(&ctx, home, &loop, fd, &cbs, &s, &cipher, &plain);
+	if (pipe2(loop.peek, O_CLOEXEC | O_NONBLOCK) == -1) {
+		set_result(r, GPG_ERROR, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	loop.buf = xmalloc(GPG_CHUNK);
+	err = gpg_setup(&ctx, j->home, &loop, &in, &out, &cipher, &plain);
 	if (!err)
 		err = gpgme_op_decrypt_verify_start(ctx, cipher, plain);
 	if (err) {
 		set_result(r, GPG_ERROR, "cannot start gpg: %s", gpgme_strerror(err));
 		goto out;
 	}
-	if (loop_run(ctx, &loop, stall) == -1) {
+	if (loop_run(ctx, &loop, j->stall) == -1) {
 		set_result(r, GPG_ERROR, "%s", "gpg made no progress");
 		goto out;
 	}
@@ -317,10 +480,13 @@ gpg_decrypt(const char *home, int fd, const struct host_cfg *h, int stall,
 		goto out;
 	}
 	if (check_decryption(ctx, &loop, r) == 0)
-		rc = check_signatures(ctx, home, h, r);
+		rc = check_signatures(ctx, j->home, j->host, r);
 out:
 	gpgme_data_release(cipher);
 	gpgme_data_release(plain);
 	gpgme_release(ctx);
+	close(loop.peek[0]);
+	close(loop.peek[1]);
+	free(loop.buf);
 	return rc;
 }

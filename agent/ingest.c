@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "airgap-agent.h"
@@ -60,6 +61,8 @@ struct file_ctx {
 	char dataset[512];
 	struct zstream_head verified; /* from the verify pass */
 	uint64_t verified_guid;
+	struct stat st;               /* the file when it was opened */
+	int fd;
 };
 
 static enum pipe_action
@@ -236,6 +239,24 @@ after_check(struct file_ctx *c, const struct pipe_result *r)
 	return OUT_HELD;
 }
 
+/* Between the verifying pass and the receiving one the file must not
+ * change: anything written to it moves its mtime or ctime. */
+static int
+unchanged(struct file_ctx *c)
+{
+	struct stat now;
+
+	if (fstat(c->fd, &now) == 0 && now.st_ino == c->st.st_ino &&
+	    now.st_size == c->st.st_size &&
+	    now.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec &&
+	    now.st_ctim.tv_sec == c->st.st_ctim.tv_sec &&
+	    now.st_ctim.tv_nsec == c->st.st_ctim.tv_nsec)
+		return 1;
+	snprintf(c->reason, sizeof c->reason, "file changed between passes");
+	return 0;
+}
+
 /* Maps one pass of the pipeline to an outcome, or to OUT_NONE when a
  * second pass is needed. */
 static enum outcome
@@ -260,7 +281,7 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 		c->verified = r->head;
 		c->verified_guid = r->final_guid;
 		c->mode = MODE_RECEIVE;
-		return OUT_NONE;
+		return unchanged(c) ? OUT_NONE : OUT_FAILED;
 	default:
 		snprintf(c->reason, sizeof c->reason, "%s", r->reason);
 		return check_received(c, r->final_guid);
@@ -284,6 +305,12 @@ ingest_file(struct ingest *ing, const struct queue_file *f, char *reason,
 	if ((job.fd = queue_open(ing->cfg->incoming, f)) == -1) {
 		snprintf(reason, len, "cannot open: %s", strerror(errno));
 		return errno == ENOENT ? OUT_NONE : OUT_FAILED;
+	}
+	c.fd = job.fd;
+	if (fstat(job.fd, &c.st) == -1) {
+		snprintf(reason, len, "cannot stat: %s", strerror(errno));
+		close(job.fd);
+		return OUT_FAILED;
 	}
 	while (o == OUT_NONE) {
 		c.out = OUT_NONE;
@@ -408,5 +435,57 @@ ingest_run(const struct config *cfg, const char *pool)
 	rc = ingest_report(&ing, st);
 	free(st);
 	queue_free(&q);
+	return rc;
+}
+
+static enum pipe_action
+verify_head(void *arg, const struct zstream_head *h)
+{
+	(void)arg;
+	(void)h;
+	return PIPE_SCAN;
+}
+
+/* Reads a queue file through gpg and zstd without receiving it, and
+ * says whether it would be accepted.  The host, whose signature policy
+ * applies, is the name of the folder the file is in. */
+int
+ingest_verify(const struct config *cfg, const char *path)
+{
+	char *dir = xstrdup(path), *top, *slash;
+	struct queue_file f = { 0 };
+	struct pipe_job job = { cfg, NULL, path, -1, "", verify_head, NULL };
+	struct pipe_result r;
+	int rc = -1;
+
+	/* PATH is TOP/HOST/NAME, as in the incoming folder. */
+	slash = strrchr(dir, '/');
+	f.name = (char *)(slash ? path + (slash - dir) + 1 : path);
+	if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	slash = strrchr(dir, '/');
+	f.host = slash ? slash + 1 : dir;
+	top = slash ? dir : ".";
+	if (slash != NULL)
+		*slash = '\0';
+	f.path = (char *)path;
+	if ((job.host = config_host(cfg, f.host)) == NULL)
+		log_warnx("verify: %s: folder %s is not a configured host", path,
+		    f.host);
+	else if ((job.fd = queue_open(top[0] ? top : "/", &f)) != -1) {
+		rc = pipeline_run(&job, &r);
+		close(job.fd);
+		if (rc == 0)
+			printf("%s: ok: %s (guid %" PRIu64 ", base %" PRIu64
+			    "), %" PRIu64 " stream bytes, %s\n", path,
+			    r.head.outer.toname, r.final_guid, zstream_base(&r.head),
+			    r.bytes, r.reason);
+		else
+			printf("%s: %s: %s\n", path, r.outcome == PIPE_REJECTED ?
+			    "rejected" : "failed", r.reason);
+	}
+	free(dir);
 	return rc;
 }

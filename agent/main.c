@@ -20,6 +20,7 @@ usage(FILE *f)
 	    "commands:\n"
 	    "  check         load and validate the configuration, print it\n"
 	    "  ingest POOL   receive every queued backup into the imported POOL\n"
+	    "  verify FILE   decrypt, check and decompress a queue file, receive nothing\n"
 	    "  help          show this text\n"
 	    "\n"
 	    "options:\n"
@@ -51,6 +52,19 @@ cmd_ingest(const struct config *cfg, const char *pool)
 }
 
 static int
+cmd_verify(const struct config *cfg, int argc, char **argv)
+{
+	int i, rc = EXIT_OK;
+
+	if (gpg_init() == -1)
+		return EXIT_FAILED;
+	for (i = 1; i < argc; i++)
+		if (ingest_verify(cfg, argv[i]) == -1)
+			rc = EXIT_FAILED;
+	return rc;
+}
+
+static int
 run(const struct config *cfg, int argc, char **argv)
 {
 	const char *cmd = argv[0];
@@ -59,6 +73,8 @@ run(const struct config *cfg, int argc, char **argv)
 		return cmd_check(cfg);
 	if (strcmp(cmd, "ingest") == 0 && argc == 2)
 		return cmd_ingest(cfg, argv[1]);
+	if (strcmp(cmd, "verify") == 0 && argc >= 2)
+		return cmd_verify(cfg, argc, argv);
 	usage(stderr);
 	return EXIT_USAGE;
 }

@@ -53,6 +53,22 @@ pipe_fail(struct pipeline *p, enum pipe_outcome o, const char *why)
 	return -1;
 }
 
+/* The receiver stopped reading: say how it ended (its own words are
+ * in the log, under its name). */
+static int
+recv_died(struct pipeline *p)
+{
+	char why[160], s[64];
+	int status;
+
+	if (child_wait(p->recv, 10, &status) == -1)
+		return pipe_fail(p, PIPE_FAILED,
+		    "zfs receive stopped reading its stream");
+	snprintf(why, sizeof why, "zfs receive stopped reading its stream and %s",
+	    child_status_str(status, s, sizeof s));
+	return pipe_fail(p, PIPE_FAILED, why);
+}
+
 /* Writes to the receiver, bounded by the stall timeout so that a
  * receiver stuck on a suspended pool cannot hang the agent. */
 static int
@@ -72,8 +88,7 @@ recv_write(struct pipeline *p, const unsigned char *b, size_t n)
 		if (w == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (w == -1)
-			return pipe_fail(p, PIPE_FAILED,
-			    "zfs receive stopped reading its stream");
+			return recv_died(p);
 		b += w;
 		n -= (size_t)w;
 	}
@@ -311,6 +326,7 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 {
 	struct pipeline p = { 0 };
 	struct gpg_result g;
+	struct gpg_job gj;
 	int grc, rc;
 
 	memset(res, 0, sizeof *res);
@@ -322,8 +338,14 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 	if (lseek(job->fd, 0, SEEK_SET) == -1)
 		return pipe_fail(&p, PIPE_FAILED, strerror(errno));
 	p.dz = decompress_new(pipe_out, &p);
-	grc = gpg_decrypt(job->cfg->gnupg_home, job->fd, job->host,
-	    job->cfg->timeout_stall, pipe_in, &p, &g);
+	gj.home = job->cfg->gnupg_home;
+	gj.fd = job->fd;
+	gj.host = job->host;
+	gj.stall = job->cfg->timeout_stall;
+	gj.magic = decompress_magic(&gj.magic_len);
+	gj.sink = pipe_in;
+	gj.arg = &p;
+	grc = gpg_decrypt(&gj, &g);
 	rc = pipe_finish(&p, &g, grc);
 	if (p.recv != NULL && rc == -1)
 		child_kill(p.recv);

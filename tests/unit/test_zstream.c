@@ -1,0 +1,127 @@
+/* Begin and end records: plain, incremental, compound, byte-swapped,
+ * and what must be refused. */
+#include <byteswap.h>
+#include <string.h>
+
+#include "airgap-agent.h"
+#include "unit.h"
+
+#define REC ZSTREAM_RECORD
+
+static void
+put32(unsigned char *p, uint32_t v, int swap)
+{
+	v = swap ? bswap_32(v) : v;
+	memcpy(p, &v, 4);
+}
+
+static void
+put64(unsigned char *p, uint64_t v, int swap)
+{
+	v = swap ? bswap_64(v) : v;
+	memcpy(p, &v, 8);
+}
+
+static void
+begin(unsigned char *p, unsigned hdrtype, uint64_t to, uint64_t from,
+    const char *name, int swap)
+{
+	memset(p, 0, REC);
+	put32(p, 0, swap);
+	put64(p + 8, 0x2F5BACBACULL, swap);
+	put64(p + 16, hdrtype, swap);
+	put64(p + 40, to, swap);
+	put64(p + 48, from, swap);
+	strcpy((char *)p + 56, name);
+}
+
+static void
+end(unsigned char *p, uint64_t to, int swap)
+{
+	memset(p, 0, REC);
+	put32(p, 5, swap);
+	put64(p + 40, to, swap);
+}
+
+static void
+test_plain(int swap)
+{
+	unsigned char b[2 * REC];
+	struct zstream_head h;
+	const char *why;
+	uint64_t g;
+	char ds[64];
+
+	begin(b, 1, 111, 0, "tank/fs@s1", swap);
+	CHECK(zstream_parse_head(b, 100, &h, &why) == ZSTREAM_NEED_MORE);
+	CHECK(zstream_parse_head(b, REC, &h, &why) == 0);
+	CHECK(!h.compound && h.swapped == swap);
+	CHECK(h.outer.toguid == 111 && zstream_base(&h) == 0);
+	CHECK(zstream_first_guid(&h) == 111);
+	CHECK(strcmp(h.outer.toname, "tank/fs@s1") == 0);
+	CHECK(zstream_dataset(&h, ds, sizeof ds) == 0 && strcmp(ds, "tank/fs") == 0);
+	end(b + REC, 111, swap);
+	CHECK(zstream_parse_tail(b, sizeof b, &h, &g) == 0 && g == 111);
+	begin(b, 1, 222, 111, "tank/fs@s2", swap);
+	CHECK(zstream_parse_head(b, REC, &h, &why) == 0 && zstream_base(&h) == 111);
+}
+
+static void
+test_compound(void)
+{
+	unsigned char b[6 * REC];
+	struct zstream_head h;
+	const char *why;
+	uint64_t g;
+
+	begin(b, 2, 0, 0, "tank/fs@s3", 0);
+	end(b + REC, 0, 0);
+	begin(b + 2 * REC, 1, 222, 111, "tank/fs@s2", 0);
+	CHECK(zstream_parse_head(b, 2 * REC, &h, &why) == ZSTREAM_NEED_MORE);
+	CHECK(zstream_parse_head(b, 3 * REC, &h, &why) == 0);
+	CHECK(h.compound);
+	CHECK(zstream_base(&h) == 111 && zstream_first_guid(&h) == 222);
+	end(b + 4 * REC, 333, 0);
+	end(b + 5 * REC, 0, 0);
+	CHECK(zstream_parse_tail(b, sizeof b, &h, &g) == 0 && g == 333);
+	/* no end record after the outer begin */
+	begin(b + REC, 1, 222, 111, "tank/fs@s2", 0);
+	CHECK(zstream_parse_head(b, 3 * REC, &h, &why) == -1);
+}
+
+static void
+test_refused(void)
+{
+	unsigned char b[2 * REC];
+	struct zstream_head h;
+	const char *why;
+	uint64_t g;
+
+	memset(b, 0, sizeof b);
+	CHECK(zstream_parse_head(b, REC, &h, &why) == -1);  /* no magic */
+	begin(b, 1, 111, 0, "tank/fs", 0);                  /* no @ */
+	CHECK(zstream_parse_head(b, REC, &h, &why) == -1);
+	begin(b, 1, 0, 0, "tank/fs@s", 0);                  /* no guid */
+	CHECK(zstream_parse_head(b, REC, &h, &why) == -1);
+	begin(b, 3, 1, 0, "tank/fs@s", 0);                  /* bad type */
+	CHECK(zstream_parse_head(b, REC, &h, &why) == -1);
+	begin(b, 1, 1, 0, "tank/fs@s", 0);
+	memset(b + 56, 'a', 256);                           /* unterminated */
+	CHECK(zstream_parse_head(b, REC, &h, &why) == -1);
+	begin(b, 1, 1, 0, "tank/fs@s", 0);
+	CHECK(zstream_parse_head(b, REC, &h, &why) == 0);
+	memset(b + REC, 0, REC);                            /* truncated */
+	CHECK(zstream_parse_tail(b, sizeof b, &h, &g) == -1);
+	CHECK(zstream_parse_tail(b, 10, &h, &g) == -1);
+}
+
+int
+main(void)
+{
+	log_init(0, 0);
+	test_plain(0);
+	test_plain(1);
+	test_compound();
+	test_refused();
+	return unit_done("test_zstream");
+}
