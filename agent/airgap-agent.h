@@ -19,6 +19,7 @@
 #define EXIT_OK 0
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
+#define EXIT_NOT_OURS 3
 
 #define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -59,9 +60,21 @@ struct host_cfg {
 	int require_signature;
 };
 
+enum media_role {
+	ROLE_TRANSPORT,
+	ROLE_BACKUP,
+};
+
+struct media_cfg {
+	char *label; /* fnmatch(3) pattern on the filesystem label */
+	enum media_role role;
+	char **power_off; /* NULL-terminated; empty: none */
+};
+
 struct config {
 	char *path;
 	char *state_dir;
+	char *mount_dir;
 	char *zpool;
 	char *zfs;
 	char **import_args;  /* NULL-terminated */
@@ -72,13 +85,27 @@ struct config {
 	char *gnupg_home;
 	struct host_cfg *hosts;
 	size_t nhosts;
+	int min_free_mb;
+	char *nncp_user;
+	char *nncp_bin_dir;
+	char **nncp_configs; /* NULL-terminated */
+	char *nncp_xfer_dir;
+	struct media_cfg *media;
+	size_t nmedia;
+	char **leds; /* NULL-terminated sysfs LED folders */
+	char *beeper; /* evdev node, or "" */
+	int console;
 	int timeout_command; /* seconds */
-	int timeout_stall;   /* seconds */
+	int timeout_stall;
+	int timeout_nncp;
+	int timeout_import;
+	int timeout_export;
 };
 int config_load(const char *path, struct config *);
 void config_print(const struct config *);
 void config_free(struct config *);
 const struct host_cfg *config_host(const struct config *, const char *);
+const struct media_cfg *config_medium(const struct config *, const char *label);
 
 /* child.c */
 #define CHILD_NULL (-1) /* stdin/stdout from/to /dev/null */
@@ -186,6 +213,11 @@ int zfs_dataset_has_guid(const struct zfs_dataset *, uint64_t);
 int zfs_create_parents(const struct config *, const char *ds);
 struct child *zfs_receive_start(const struct config *, const char *ds);
 int zfs_pool_exists(const struct config *, const char *pool);
+#define ZFS_TIMEOUT (-2)
+int zfs_pool_guid(const struct config *, const char *pool, uint64_t *);
+int zfs_import(const struct config *, const char *guid);
+int zfs_export(const struct config *, const char *pool);
+int zfs_available(const struct config *, const char *pool, uint64_t *);
 
 /* decompress.c */
 struct decompress;
@@ -266,8 +298,93 @@ void report_add(struct report *, const char *name, const char *outcome,
     uint64_t bytes, double seconds, const char *reason);
 int report_close(struct report *);
 
+/* media.c */
+struct medium {
+	char devnode[256];
+	char disk[256]; /* the whole disk it is on (itself for a whole disk) */
+	char label[256];
+	char fstype[32];
+	char uuid[128]; /* for a zfs pool member: the pool guid */
+	uint64_t diskseq;
+	const struct media_cfg *cfg;
+};
+struct media_event {
+	char action[16];
+	char devnode[256];
+	char uuid[128];
+	uint64_t diskseq;
+	int has_label;
+	char label[256];
+};
+struct media_monitor;
+int media_identify(const struct config *, const char *devnode, struct medium *,
+    const char **why);
+int media_backup_disks(const struct config *, struct medium **, size_t *);
+struct media_monitor *media_monitor_open(void);
+int media_monitor_fd(const struct media_monitor *);
+int media_monitor_next(struct media_monitor *, struct media_event *);
+int media_present(struct media_event **, size_t *);
+void media_monitor_close(struct media_monitor *);
+
+/* indicator.c */
+enum indicator_state {
+	IND_IDLE,
+	IND_WORKING,
+	IND_SAFE,
+	IND_ERROR,
+	IND_REBOOT,
+	IND_NOT_MINE,
+	IND_OVERDUE,
+};
+void indicator_set(const struct config *, enum indicator_state, const char *);
+const char *indicator_name(enum indicator_state);
+
+/* nncp.c */
+int nncp_xfer_rx(const struct config *, const char *nncp_cfg, const char *dir);
+int nncp_xfer_tx(const struct config *, const char *nncp_cfg, const char *dir);
+int nncp_toss(const struct config *, const char *nncp_cfg);
+int nncp_pending(const struct config *, const char *nncp_cfg);
+
 /* ingest.c */
-int ingest_run(const struct config *, const char *pool);
+struct ingest_summary {
+	int received;
+	int duplicate;
+	int waiting;
+	int held;
+	int failed;
+	int quarantined;
+};
+int ingest_run(const struct config *, const char *pool, struct ingest_summary *);
 int ingest_verify(const struct config *, const char *path);
+
+/* disk.c */
+enum disk_status {
+	DISK_OK,
+	DISK_FAILED,
+	DISK_REBOOT, /* a command hung: the pool is likely suspended */
+};
+struct disk_result {
+	enum disk_status status;
+	int exported;
+	char pool[256];
+	char message[512];
+	struct ingest_summary sum;
+};
+int disk_run(const struct config *, const struct medium *, struct disk_result *);
+
+/* stick.c */
+int stick_run(const struct config *, const struct medium *);
+
+/* handle.c */
+#define HANDLE_SAFE 0
+#define HANDLE_FAILED 1
+#define HANDLE_NOT_OURS 3
+int handle_device(const struct config *, const char *devnode);
+
+/* status.c */
+int status_show(const struct config *, int json);
+
+/* watch.c */
+int watch_run(const struct config *, const char *self, const char *cfg_path);
 
 #endif

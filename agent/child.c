@@ -478,22 +478,28 @@ child_run(const struct child_opts *o, struct buf *out, int *status)
 	struct child_opts opts = *o;
 	struct child *c;
 	double deadline = o->timeout > 0 ? now_seconds() + o->timeout : 0;
-	int rc = -1;
+	int rc = -1, saved = 0;
 
 	if (opts.stdout_fd == CHILD_PIPE || out != NULL)
 		opts.stdout_fd = CHILD_PIPE;
 	if ((c = child_start(&opts)) == NULL)
 		return -1;
 	if (c->out_fd >= 0 && child_read_output(c, out, deadline) == -1) {
-		log_warn("%s: reading its output", c->name);
+		saved = errno;
+		if (saved == ETIMEDOUT)
+			log_warnx("%s: no answer after %d seconds", c->name, o->timeout);
+		else
+			log_warn("%s: reading its output", c->name);
 		goto out;
 	}
 	rc = child_wait(c, deadline > 0 ? (int)(deadline - now_seconds()) + 1 : 0,
 	    status);
+	saved = errno;
 out:
 	if (rc == -1)
 		child_kill(c);
 	child_free(c);
+	errno = saved;
 	return rc;
 }
 

@@ -4,6 +4,9 @@
  * Errors name the file, the line and the key.
  */
 #include <ctype.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,19 +15,28 @@
 
 #include "airgap-agent.h"
 
-static const char *const top_keys[] = { "state_dir", "zfs", "ingest",
-	"timeouts", NULL };
+static const char *const top_keys[] = { "state_dir", "mount_dir", "zfs",
+	"ingest", "nncp", "media", "status", "timeouts", NULL };
 static const char *const zfs_keys[] = { "zpool", "zfs", "import_args",
 	"receive_args", "create_args", NULL };
 static const char *const ingest_keys[] = { "incoming", "store", "gnupg_home",
-	"hosts", NULL };
+	"hosts", "min_free_mb", NULL };
+static const char *const nncp_keys[] = { "user", "bin_dir", "configs",
+	"xfer_dir", NULL };
+static const char *const media_keys[] = { "label", "role", "power_off", NULL };
+static const char *const status_keys[] = { "leds", "beeper", "console", NULL };
 static const char *const host_keys[] = { "name", "signers",
 	"require_signature", NULL };
-static const char *const timeout_keys[] = { "command", "stall", NULL };
+static const char *const timeout_keys[] = { "command", "stall", "nncp",
+	"import", "export", NULL };
 
 static const char *const default_import[] = { "-N", NULL };
 static const char *const default_receive[] = { "-u", "-o", "readonly=on", NULL };
 static const char *const default_create[] = { "-o", "mountpoint=none", NULL };
+static const char *const default_nncp_configs[] = { "/etc/nncp/nncp.hjson", NULL };
+static const char *const default_leds[] = { "/sys/class/leds/input0::scrolllock",
+	NULL };
+static const char *const no_strings[] = { NULL };
 
 static int
 bad(const char *path, const config_setting_t *s, const char *key,
@@ -112,6 +124,23 @@ get_int(const char *path, const config_setting_t *group, const char *key,
 	if (v < min || v > max)
 		return bad(path, s, full, "out of range");
 	*out = v;
+	return 0;
+}
+
+static int
+get_bool(const char *path, const config_setting_t *group, const char *key,
+    const char *prefix, int def, int *out)
+{
+	const config_setting_t *s = group ? config_setting_get_member(group, key) : NULL;
+	char full[128];
+
+	snprintf(full, sizeof full, "%s%s", prefix, key);
+	*out = def;
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return bad(path, s, full, "must be true or false");
+	*out = config_setting_get_bool(s);
 	return 0;
 }
 
@@ -277,30 +306,177 @@ load_ingest(const char *path, const config_setting_t *in, struct config *c)
 		return -1;
 	if (queue_valid_dataset(c->store, &why) == -1)
 		return bad(path, in, "ingest.store", why);
+	if (get_int(path, in, "min_free_mb", "ingest.", 1024, 0, 1 << 30,
+	    &c->min_free_mb) == -1)
+		return -1;
 	return load_hosts(path, in, c);
+}
+
+static int
+load_nncp(const char *path, const config_setting_t *n, struct config *c)
+{
+	size_t i;
+
+	if (n != NULL && check_keys(path, n, "nncp.", nncp_keys) == -1)
+		return -1;
+	if (get_string(path, n, "user", "nncp.", "nncp", 0, &c->nncp_user) == -1 ||
+	    get_string(path, n, "bin_dir", "nncp.", "/usr/bin", 1,
+	    &c->nncp_bin_dir) == -1 ||
+	    get_strv(path, n, "configs", "nncp.", default_nncp_configs,
+	    &c->nncp_configs) == -1 ||
+	    get_string(path, n, "xfer_dir", "nncp.", "nncp", 0,
+	    &c->nncp_xfer_dir) == -1)
+		return -1;
+	if (strcmp(c->nncp_user, "root") == 0)
+		return bad(path, n, "nncp.user", "NNCP never runs as root");
+	for (i = 0; c->nncp_configs[i] != NULL; i++)
+		if (c->nncp_configs[i][0] != '/')
+			return bad(path, n, "nncp.configs", "must be absolute paths");
+	if (strchr(c->nncp_xfer_dir, '/') != NULL ||
+	    strcmp(c->nncp_xfer_dir, "..") == 0 || c->nncp_xfer_dir[0] == '.')
+		return bad(path, n, "nncp.xfer_dir", "must be a plain folder name");
+	return 0;
+}
+
+static int
+load_medium(const char *path, const config_setting_t *s, struct media_cfg *m)
+{
+	char *role = NULL;
+	int rc = 0;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+		return bad(path, s, "media", "each entry must be a group");
+	if (check_keys(path, s, "media.", media_keys) == -1 ||
+	    get_string(path, s, "label", "media.", NULL, 0, &m->label) == -1 ||
+	    get_string(path, s, "role", "media.", NULL, 0, &role) == -1 ||
+	    get_strv(path, s, "power_off", "media.", no_strings,
+	    &m->power_off) == -1) {
+		free(role);
+		return -1;
+	}
+	if (strcmp(role, "transport") == 0)
+		m->role = ROLE_TRANSPORT;
+	else if (strcmp(role, "backup") == 0)
+		m->role = ROLE_BACKUP;
+	else
+		rc = bad(path, s, "media.role", "must be \"transport\" or \"backup\"");
+	free(role);
+	if (rc == 0 && m->power_off[0] != NULL && m->power_off[0][0] != '/' &&
+	    strcmp(m->power_off[0], "scsi-delete") != 0)
+		rc = bad(path, s, "media.power_off",
+		    "must start with an absolute path or be [ \"scsi-delete\" ]");
+	return rc;
+}
+
+static int
+load_media(const char *path, const config_setting_t *ms, struct config *c)
+{
+	static const struct { const char *label; enum media_role role; } def[] = {
+		{ "NNCPSTICK*", ROLE_TRANSPORT }, { "bakdisk*", ROLE_BACKUP } };
+	size_t i;
+	int n;
+
+	if (ms == NULL) {
+		c->nmedia = 2;
+		c->media = xcalloc(2, sizeof *c->media);
+		for (i = 0; i < 2; i++) {
+			c->media[i].label = xstrdup(def[i].label);
+			c->media[i].role = def[i].role;
+			c->media[i].power_off = strv_copy((char *const *)no_strings);
+		}
+		return 0;
+	}
+	if (!config_setting_is_list(ms) && !config_setting_is_array(ms))
+		return bad(path, ms, "media", "must be a list of groups");
+	n = config_setting_length(ms);
+	c->media = xcalloc((size_t)n, sizeof *c->media);
+	for (i = 0; i < (size_t)n; i++) {
+		c->nmedia = i + 1;
+		if (load_medium(path, config_setting_get_elem(ms, (int)i),
+		    &c->media[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+load_status(const char *path, const config_setting_t *st, struct config *c)
+{
+	size_t i;
+
+	if (st != NULL && check_keys(path, st, "status.", status_keys) == -1)
+		return -1;
+	if (get_strv(path, st, "leds", "status.", default_leds, &c->leds) == -1 ||
+	    get_string(path, st, "beeper", "status.",
+	    "/dev/input/by-path/platform-pcspkr-event-spkr", 0, &c->beeper) == -1 ||
+	    get_bool(path, st, "console", "status.", 0, &c->console) == -1)
+		return -1;
+	for (i = 0; c->leds[i] != NULL; i++)
+		if (c->leds[i][0] != '/')
+			return bad(path, st, "status.leds", "must be absolute paths");
+	if (c->beeper[0] != '\0' && c->beeper[0] != '/')
+		return bad(path, st, "status.beeper",
+		    "must be an absolute path or \"\"");
+	return 0;
+}
+
+static int
+load_timeouts(const char *path, const config_setting_t *t, struct config *c)
+{
+	if (t != NULL && check_keys(path, t, "timeouts.", timeout_keys) == -1)
+		return -1;
+	if (get_int(path, t, "command", "timeouts.", 120, 1, 86400,
+	    &c->timeout_command) == -1 ||
+	    get_int(path, t, "stall", "timeouts.", 600, 1, 86400,
+	    &c->timeout_stall) == -1 ||
+	    get_int(path, t, "nncp", "timeouts.", 1800, 1, 86400,
+	    &c->timeout_nncp) == -1 ||
+	    get_int(path, t, "import", "timeouts.", 300, 1, 86400,
+	    &c->timeout_import) == -1 ||
+	    get_int(path, t, "export", "timeouts.", 300, 1, 86400,
+	    &c->timeout_export) == -1)
+		return -1;
+	return 0;
 }
 
 static int
 load_root(const char *path, config_t *cf, struct config *c)
 {
 	const config_setting_t *root = config_root_setting(cf);
-	const config_setting_t *t = config_setting_get_member(root, "timeouts");
 
 	if (check_keys(path, root, "", top_keys) == -1)
 		return -1;
 	if (get_string(path, root, "state_dir", "", "/var/lib/airgap-agent", 1,
-	    &c->state_dir) == -1)
+	    &c->state_dir) == -1 ||
+	    get_string(path, root, "mount_dir", "", "/run/airgap-agent", 1,
+	    &c->mount_dir) == -1)
 		return -1;
 	if (load_zfs(path, config_setting_get_member(root, "zfs"), c) == -1 ||
-	    load_ingest(path, config_setting_get_member(root, "ingest"), c) == -1)
+	    load_ingest(path, config_setting_get_member(root, "ingest"), c) == -1 ||
+	    load_nncp(path, config_setting_get_member(root, "nncp"), c) == -1 ||
+	    load_media(path, config_setting_get_member(root, "media"), c) == -1 ||
+	    load_status(path, config_setting_get_member(root, "status"), c) == -1 ||
+	    load_timeouts(path, config_setting_get_member(root, "timeouts"), c) == -1)
 		return -1;
-	if (t != NULL && check_keys(path, t, "timeouts.", timeout_keys) == -1)
+	return 0;
+}
+
+/* The config steers what runs as root: nobody else may write it. */
+static int
+check_file(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		log_warn("%s", path);
 		return -1;
-	if (get_int(path, t, "command", "timeouts.", 120, 1, 86400,
-	    &c->timeout_command) == -1 ||
-	    get_int(path, t, "stall", "timeouts.", 600, 1, 86400,
-	    &c->timeout_stall) == -1)
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_uid != 0 &&
+	    st.st_uid != geteuid())) {
+		log_warnx("%s: writable by others or owned by another user, "
+		    "refusing", path);
 		return -1;
+	}
 	return 0;
 }
 
@@ -312,6 +488,8 @@ config_load(const char *path, struct config *c)
 
 	memset(c, 0, sizeof *c);
 	c->path = xstrdup(path);
+	if (check_file(path) == -1)
+		return -1;
 	config_init(&cf);
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
@@ -329,41 +507,84 @@ config_load(const char *path, struct config *c)
 }
 
 static void
-print_strv(const char *key, char **v)
+print_strv(const char *indent, const char *key, char **v)
 {
 	size_t i;
 
-	printf("  %s = [", key);
+	printf("%s%s = [", indent, key);
 	for (i = 0; v[i] != NULL; i++)
 		printf("%s \"%s\"", i ? "," : "", v[i]);
 	printf(" ];\n");
 }
 
+static void
+print_hosts(const struct config *c)
+{
+	size_t i;
+
+	printf("  hosts = (\n");
+	for (i = 0; i < c->nhosts; i++) {
+		printf("    { name = \"%s\"; require_signature = %s;\n",
+		    c->hosts[i].name, c->hosts[i].require_signature ? "true" : "false");
+		print_strv("      ", "signers", c->hosts[i].signers);
+		printf("    }%s\n", i + 1 < c->nhosts ? "," : "");
+	}
+	printf("  );\n");
+}
+
+static void
+print_media(const struct config *c)
+{
+	size_t i;
+
+	printf("media = (\n");
+	for (i = 0; i < c->nmedia; i++) {
+		printf("  { label = \"%s\"; role = \"%s\";\n", c->media[i].label,
+		    c->media[i].role == ROLE_BACKUP ? "backup" : "transport");
+		print_strv("    ", "power_off", c->media[i].power_off);
+		printf("  }%s\n", i + 1 < c->nmedia ? "," : "");
+	}
+	printf(");\n");
+}
+
 void
 config_print(const struct config *c)
 {
-	size_t i, j;
-
 	printf("# effective configuration from %s\n", c->path);
-	printf("state_dir = \"%s\";\n", c->state_dir);
+	printf("state_dir = \"%s\";\nmount_dir = \"%s\";\n", c->state_dir,
+	    c->mount_dir);
 	printf("zfs = {\n  zpool = \"%s\";\n  zfs = \"%s\";\n", c->zpool, c->zfs);
-	print_strv("import_args", c->import_args);
-	print_strv("receive_args", c->receive_args);
-	print_strv("create_args", c->create_args);
+	print_strv("  ", "import_args", c->import_args);
+	print_strv("  ", "receive_args", c->receive_args);
+	print_strv("  ", "create_args", c->create_args);
 	printf("};\ningest = {\n  incoming = \"%s\";\n  store = \"%s\";\n"
-	    "  gnupg_home = \"%s\";\n  hosts = (\n", c->incoming, c->store,
-	    c->gnupg_home);
-	for (i = 0; i < c->nhosts; i++) {
-		const struct host_cfg *h = &c->hosts[i];
+	    "  gnupg_home = \"%s\";\n  min_free_mb = %d;\n", c->incoming,
+	    c->store, c->gnupg_home, c->min_free_mb);
+	print_hosts(c);
+	printf("};\nnncp = {\n  user = \"%s\";\n  bin_dir = \"%s\";\n",
+	    c->nncp_user, c->nncp_bin_dir);
+	print_strv("  ", "configs", c->nncp_configs);
+	printf("  xfer_dir = \"%s\";\n};\n", c->nncp_xfer_dir);
+	print_media(c);
+	printf("status = {\n");
+	print_strv("  ", "leds", c->leds);
+	printf("  beeper = \"%s\";\n  console = %s;\n};\n", c->beeper,
+	    c->console ? "true" : "false");
+	printf("timeouts = {\n  command = %d;\n  stall = %d;\n  nncp = %d;\n"
+	    "  import = %d;\n  export = %d;\n};\n", c->timeout_command,
+	    c->timeout_stall, c->timeout_nncp, c->timeout_import, c->timeout_export);
+}
 
-		printf("    { name = \"%s\"; require_signature = %s; signers = [",
-		    h->name, h->require_signature ? "true" : "false");
-		for (j = 0; h->signers[j] != NULL; j++)
-			printf("%s \"%s\"", j ? "," : "", h->signers[j]);
-		printf(" ]; }%s\n", i + 1 < c->nhosts ? "," : "");
-	}
-	printf("  );\n};\ntimeouts = {\n  command = %d;\n  stall = %d;\n};\n",
-	    c->timeout_command, c->timeout_stall);
+/* The first media entry whose pattern matches LABEL, or NULL. */
+const struct media_cfg *
+config_medium(const struct config *c, const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmedia; i++)
+		if (fnmatch(c->media[i].label, label, 0) == 0)
+			return &c->media[i];
+	return NULL;
 }
 
 const struct host_cfg *
@@ -387,6 +608,18 @@ config_free(struct config *c)
 		strv_free(c->hosts[i].signers);
 	}
 	free(c->hosts);
+	for (i = 0; i < c->nmedia; i++) {
+		free(c->media[i].label);
+		strv_free(c->media[i].power_off);
+	}
+	free(c->media);
+	free(c->mount_dir);
+	free(c->nncp_user);
+	free(c->nncp_bin_dir);
+	strv_free(c->nncp_configs);
+	free(c->nncp_xfer_dir);
+	strv_free(c->leds);
+	free(c->beeper);
 	strv_free(c->import_args);
 	strv_free(c->receive_args);
 	strv_free(c->create_args);

@@ -49,6 +49,7 @@ struct ingest {
 	const struct config *cfg;
 	const char *pool;
 	struct queue *queue;
+	int full; /* the pool reached min_free_mb: receive nothing more */
 };
 
 /* What one look at one file decided. */
@@ -172,6 +173,24 @@ decide_existing(struct file_ctx *c, const struct zstream_head *h,
 	    base);
 }
 
+/* Stop before the pool fills: a full pool stalls zfs receive and
+ * leaves no room for the next disk rotation. */
+static int
+pool_low(struct ingest *ing)
+{
+	uint64_t avail;
+
+	if (ing->full || zfs_available(ing->cfg, ing->pool, &avail) == -1)
+		return ing->full = 1;
+	if (avail < (uint64_t)ing->cfg->min_free_mb * 1024 * 1024) {
+		log_warnx("ingest: pool %s has %" PRIu64 " MiB free, less than "
+		    "min_free_mb (%d): receiving nothing more", ing->pool,
+		    avail / 1024 / 1024, ing->cfg->min_free_mb);
+		ing->full = 1;
+	}
+	return ing->full;
+}
+
 static enum pipe_action
 on_head(void *arg, const struct zstream_head *h)
 {
@@ -194,6 +213,8 @@ on_head(void *arg, const struct zstream_head *h)
 		return stop(c, OUT_FAILED, "cannot list %s", c->dataset);
 	a = d.exists ? decide_existing(c, h, &d) : decide_new(c, h, dest);
 	zfs_dataset_free(&d);
+	if (a != PIPE_STOP && c->mode != MODE_CHECK && pool_low(c->ing))
+		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
 	if (a == PIPE_SCAN && c->mode == MODE_DECIDE)
 		c->mode = MODE_VERIFY;
 	return a;
@@ -375,6 +396,10 @@ ingest_pass(struct ingest *ing, struct file_state *st)
 		if (f->reject != NULL) {
 			snprintf(st[i].reason, sizeof st[i].reason, "%s", f->reject);
 			o = OUT_QUARANTINED;
+		} else if (ing->full) {
+			snprintf(st[i].reason, sizeof st[i].reason,
+			    "pool nearly full (min_free_mb)");
+			o = OUT_FAILED;
 		} else
 			o = ingest_file(ing, f, st[i].reason, sizeof st[i].reason);
 		st[i].out = settle(ing, f, o, st[i].reason);
@@ -385,8 +410,23 @@ ingest_pass(struct ingest *ing, struct file_state *st)
 	return progress;
 }
 
+static void
+count(struct ingest_summary *sum, enum outcome o)
+{
+	switch (o) {
+	case OUT_RECEIVED: sum->received++; break;
+	case OUT_DUPLICATE: sum->duplicate++; break;
+	case OUT_WAITING: sum->waiting++; break;
+	case OUT_HELD: sum->held++; break;
+	case OUT_FAILED: sum->failed++; break;
+	case OUT_QUARANTINED: sum->quarantined++; break;
+	case OUT_NONE: break;
+	}
+}
+
 static int
-ingest_report(const struct ingest *ing, const struct file_state *st)
+ingest_report(const struct ingest *ing, const struct file_state *st,
+    struct ingest_summary *sum)
 {
 	struct report *r = report_open(ing->cfg->state_dir);
 	int failed = 0;
@@ -400,6 +440,7 @@ ingest_report(const struct ingest *ing, const struct file_state *st)
 		report_add(r, f->path + strlen(ing->cfg->incoming) + 1,
 		    outcome_names[st[i].out], (uint64_t)f->size, st[i].seconds,
 		    st[i].reason);
+		count(sum, st[i].out);
 		if (st[i].out >= OUT_HELD)
 			failed = 1;
 	}
@@ -409,9 +450,10 @@ ingest_report(const struct ingest *ing, const struct file_state *st)
 }
 
 int
-ingest_run(const struct config *cfg, const char *pool)
+ingest_run(const struct config *cfg, const char *pool, struct ingest_summary *sum)
 {
-	struct ingest ing = { cfg, pool, NULL };
+	struct ingest ing = { cfg, pool, NULL, 0 };
+	struct ingest_summary dummy;
 	struct queue q;
 	struct file_state *st;
 	const char *why;
@@ -432,7 +474,10 @@ ingest_run(const struct config *cfg, const char *pool)
 	st = xcalloc(q.nfiles, sizeof *st);
 	while (ingest_pass(&ing, st))
 		;
-	rc = ingest_report(&ing, st);
+	if (sum == NULL)
+		sum = &dummy;
+	memset(sum, 0, sizeof *sum);
+	rc = ingest_report(&ing, st, sum);
 	free(st);
 	queue_free(&q);
 	return rc;

@@ -21,14 +21,18 @@ usage(FILE *f)
 	    "  check         load and validate the configuration, print it\n"
 	    "  ingest POOL   receive every queued backup into the imported POOL\n"
 	    "  verify FILE   decrypt, check and decompress a queue file, receive nothing\n"
+	    "  handle DEV    identify a plugged block device and do its whole job\n"
+	    "  watch         daemon: handle each medium plugged in, one at a time\n"
+	    "  status [--json] queue, backup disks, quarantine, last runs, light\n"
 	    "  help          show this text\n"
 	    "\n"
 	    "options:\n"
 	    "  -c CONFIG     configuration file (default %s)\n"
 	    "  -v            verbose; also log to stderr\n"
 	    "\n"
-	    "exit status: 0 done (or waiting for its turn), 1 something failed\n"
-	    "or was rejected, 2 usage or configuration error.\n",
+	    "exit status: 0 done (or waiting for its turn; for handle: safe to\n"
+	    "remove), 1 something failed or was rejected, 2 usage or configuration\n"
+	    "error, 3 (handle) the medium is not ours.\n",
 	    AGENT_NAME, DEFAULT_CONFIG);
 }
 
@@ -40,15 +44,23 @@ cmd_check(const struct config *cfg)
 }
 
 static int
+prepare(const struct config *cfg)
+{
+	if (gpg_init() == -1 || mkdir_private(cfg->state_dir) == -1)
+		return -1;
+	return 0;
+}
+
+static int
 cmd_ingest(const struct config *cfg, const char *pool)
 {
 	int lock;
 
-	if (gpg_init() == -1 || mkdir_private(cfg->state_dir) == -1)
+	if (prepare(cfg) == -1)
 		return EXIT_FAILED;
 	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
 		return EXIT_FAILED;
-	return ingest_run(cfg, pool) == 0 ? EXIT_OK : EXIT_FAILED;
+	return ingest_run(cfg, pool, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 static int
@@ -65,7 +77,35 @@ cmd_verify(const struct config *cfg, int argc, char **argv)
 }
 
 static int
-run(const struct config *cfg, int argc, char **argv)
+cmd_handle(const struct config *cfg, const char *devnode)
+{
+	int rc;
+
+	if (prepare(cfg) == -1)
+		return EXIT_FAILED;
+	rc = handle_device(cfg, devnode);
+	return rc == HANDLE_SAFE ? EXIT_OK : rc == HANDLE_NOT_OURS ?
+	    EXIT_NOT_OURS : EXIT_FAILED;
+}
+
+static int
+cmd_watch(const struct config *cfg, const char *cfg_path)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n <= 0) {
+		log_warn("readlink /proc/self/exe");
+		return EXIT_FAILED;
+	}
+	self[n] = '\0';
+	if (prepare(cfg) == -1)
+		return EXIT_FAILED;
+	return watch_run(cfg, self, cfg_path) == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+static int
+run(const struct config *cfg, const char *cfg_path, int argc, char **argv)
 {
 	const char *cmd = argv[0];
 
@@ -75,6 +115,14 @@ run(const struct config *cfg, int argc, char **argv)
 		return cmd_ingest(cfg, argv[1]);
 	if (strcmp(cmd, "verify") == 0 && argc >= 2)
 		return cmd_verify(cfg, argc, argv);
+	if (strcmp(cmd, "handle") == 0 && argc == 2)
+		return cmd_handle(cfg, argv[1]);
+	if (strcmp(cmd, "watch") == 0 && argc == 1)
+		return cmd_watch(cfg, cfg_path);
+	if (strcmp(cmd, "status") == 0 && argc == 1)
+		return status_show(cfg, 0) == 0 ? EXIT_OK : EXIT_FAILED;
+	if (strcmp(cmd, "status") == 0 && argc == 2 && strcmp(argv[1], "--json") == 0)
+		return status_show(cfg, 1) == 0 ? EXIT_OK : EXIT_FAILED;
 	usage(stderr);
 	return EXIT_USAGE;
 }
@@ -113,7 +161,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(path, &cfg) == -1)
 		return EXIT_USAGE;
-	rc = run(&cfg, argc, argv);
+	rc = run(&cfg, path, argc, argv);
 	config_free(&cfg);
 	return rc;
 }

@@ -31,16 +31,23 @@ build_argv(char **argv, const char *bin, const char *const *fixed,
 	return 0;
 }
 
+/* 0: it worked; 1: it failed; -1: it could not run; ZFS_TIMEOUT: it
+ * hung (a suspended pool) and was killed, or could not be. */
 static int
-run_quiet(const struct config *cfg, char **argv, struct buf *out)
+run_for(char **argv, struct buf *out, int timeout)
 {
-	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL,
-		cfg->timeout_command, NULL };
+	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, timeout, NULL };
 	int status;
 
 	if (child_run(&o, out, &status) == -1)
-		return -1;
+		return errno == ETIMEDOUT ? ZFS_TIMEOUT : -1;
 	return child_ok(status) ? 0 : 1;
+}
+
+static int
+run_quiet(const struct config *cfg, char **argv, struct buf *out)
+{
+	return run_for(argv, out, cfg->timeout_command);
 }
 
 static int
@@ -194,4 +201,73 @@ zfs_pool_exists(const struct config *cfg, const char *pool)
 	build_argv(argv, cfg->zpool, fixed, NULL,
 	    (const char *const[]){ pool, NULL });
 	return run_quiet(cfg, argv, NULL) == 0;
+}
+
+/* Whether POOL is imported and with which guid: 0 yes, 1 no, else an
+ * error. */
+int
+zfs_pool_guid(const struct config *cfg, const char *pool, uint64_t *guid)
+{
+	static const char *const fixed[] = { "list", "-H", "-o", "name,guid",
+		NULL };
+	char *argv[ARGV_MAX], *tab;
+	struct buf out = { 0 };
+	int rc;
+
+	build_argv(argv, cfg->zpool, fixed, NULL,
+	    (const char *const[]){ pool, NULL });
+	rc = run_quiet(cfg, argv, &out);
+	if (rc == 0) {
+		tab = out.data ? strchr(out.data, '\t') : NULL;
+		if (tab == NULL || (*guid = strtoull(tab + 1, NULL, 10)) == 0)
+			rc = -1;
+	}
+	buf_free(&out);
+	return rc;
+}
+
+/* zpool import IMPORT_ARGS GUID: by guid, so two disks whose pools
+ * share a name cannot be confused. */
+int
+zfs_import(const struct config *cfg, const char *guid)
+{
+	char *argv[ARGV_MAX];
+
+	build_argv(argv, cfg->zpool, (const char *const[]){ "import", NULL },
+	    cfg->import_args, (const char *const[]){ guid, NULL });
+	return run_for(argv, NULL, cfg->timeout_import);
+}
+
+int
+zfs_export(const struct config *cfg, const char *pool)
+{
+	char *argv[ARGV_MAX];
+
+	build_argv(argv, cfg->zpool, (const char *const[]){ "export", NULL },
+	    NULL, (const char *const[]){ pool, NULL });
+	return run_for(argv, NULL, cfg->timeout_export);
+}
+
+/* Bytes still free for datasets in POOL. */
+int
+zfs_available(const struct config *cfg, const char *pool, uint64_t *bytes)
+{
+	static const char *const fixed[] = { "get", "-H", "-p", "-o", "value",
+		"available", NULL };
+	char *argv[ARGV_MAX], *end;
+	struct buf out = { 0 };
+	int rc;
+
+	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ pool, NULL });
+	rc = run_quiet(cfg, argv, &out);
+	if (rc == 0) {
+		errno = 0;
+		*bytes = strtoull(out.data ? out.data : "", &end, 10);
+		if (errno || end == out.data || (*end != '\n' && *end != '\0'))
+			rc = -1;
+	}
+	buf_free(&out);
+	if (rc != 0)
+		log_warnx("zfs: cannot read the free space of %s", pool);
+	return rc == 0 ? 0 : -1;
 }

@@ -1,0 +1,154 @@
+/*
+ * A backup disk: import its pool by guid, ingest the queue into it,
+ * export it, and only then let the light say it is safe.  A command
+ * that hangs (the pool suspended because the disk went away) is killed
+ * after its timeout and reported as needing a reboot; the agent goes
+ * on serving other media.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+static int
+disk_fail(struct disk_result *r, int status, const char *fmt, const char *arg)
+{
+	r->status = status;
+	snprintf(r->message, sizeof r->message, fmt, arg);
+	log_warnx("disk: %s", r->message);
+	return -1;
+}
+
+/* Imported, under the name its label says, with the guid blkid read. */
+static int
+disk_import(const struct config *cfg, const struct medium *m,
+    struct disk_result *r)
+{
+	uint64_t want = strtoull(m->uuid, NULL, 10), have = 0;
+	int rc = zfs_pool_guid(cfg, m->label, &have);
+
+	if (rc == 0 && have != want)
+		return disk_fail(r, DISK_FAILED, "another pool called %s is "
+		    "imported already", m->label);
+	if (rc == 0) {
+		log_info("disk: pool %s is imported already", m->label);
+		return 0;
+	}
+	rc = zfs_import(cfg, m->uuid);
+	if (rc == ZFS_TIMEOUT)
+		return disk_fail(r, DISK_REBOOT, "zpool import of %s hung", m->label);
+	if (rc != 0)
+		return disk_fail(r, DISK_FAILED, "cannot import pool %s", m->label);
+	if (zfs_pool_guid(cfg, m->label, &have) != 0 || have != want)
+		return disk_fail(r, DISK_FAILED, "pool %s did not come in under the "
+		    "name its label says", m->label);
+	return 0;
+}
+
+static int
+disk_export(const struct config *cfg, const struct medium *m,
+    struct disk_result *r)
+{
+	int rc = zfs_export(cfg, m->label);
+
+	if (rc == ZFS_TIMEOUT)
+		return disk_fail(r, DISK_REBOOT, "zpool export of %s hung: the pool "
+		    "may be suspended; reboot before unplugging", m->label);
+	if (rc != 0)
+		return disk_fail(r, DISK_FAILED, "cannot export pool %s: NOT safe "
+		    "to remove", m->label);
+	return 0;
+}
+
+/* "scsi-delete" writes 1 to the whole disk's sysfs delete attribute;
+ * anything else is a command, with %disk and %dev replaced. */
+static void
+disk_power_off(const struct config *cfg, const struct medium *m)
+{
+	char **argv, *base = strrchr(m->disk, '/');
+	struct child_opts o = { NULL, CHILD_NULL, CHILD_NULL, cfg->timeout_command,
+		NULL };
+	size_t i, n = strv_len(m->cfg->power_off);
+	int status;
+
+	if (n == 0)
+		return;
+	if (strcmp(m->cfg->power_off[0], "scsi-delete") == 0) {
+		char *p = xasprintf("/sys/block/%s/device/delete",
+		    base ? base + 1 : m->disk);
+		FILE *f = fopen(p, "we");
+
+		if (f == NULL || fputs("1\n", f) == EOF || fclose(f) == EOF)
+			log_warn("disk: power off through %s", p);
+		free(p);
+		return;
+	}
+	argv = xcalloc(n + 1, sizeof *argv);
+	for (i = 0; i < n; i++)
+		argv[i] = xstrdup(strcmp(m->cfg->power_off[i], "%disk") == 0 ? m->disk :
+		    strcmp(m->cfg->power_off[i], "%dev") == 0 ? m->devnode :
+		    m->cfg->power_off[i]);
+	o.argv = argv;
+	if (child_run(&o, NULL, &status) == -1 || !child_ok(status))
+		log_warnx("disk: power-off command failed for %s", m->disk);
+	strv_free(argv);
+}
+
+/* STATE/disks/GUID: when the disk was last here and what it got. */
+static void
+disk_record(const struct config *cfg, const struct medium *m,
+    const struct disk_result *r)
+{
+	char *dir = xasprintf("%s/disks", cfg->state_dir);
+	char *path = xasprintf("%s/%s", dir, m->uuid);
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f;
+
+	if (mkdir_private(dir) == 0 && (f = fopen(tmp, "we")) != NULL) {
+		fprintf(f, "pool=%s\nguid=%s\nlast_seen=%lld\nresult=%s\n"
+		    "received=%d\nwaiting=%d\nproblems=%d\nmessage=%s\n", m->label,
+		    m->uuid, (long long)time(NULL), r->status == DISK_OK ? "ok" :
+		    r->status == DISK_REBOOT ? "needs-reboot" : "error",
+		    r->sum.received + r->sum.duplicate, r->sum.waiting,
+		    r->sum.held + r->sum.failed + r->sum.quarantined, r->message);
+		if (fflush(f) == EOF || fsync(fileno(f)) == -1 || fclose(f) == EOF ||
+		    rename(tmp, path) == -1)
+			log_warn("disk: write %s", path);
+	}
+	free(dir);
+	free(path);
+	free(tmp);
+}
+
+int
+disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r)
+{
+	int ingest_rc;
+
+	memset(r, 0, sizeof *r);
+	snprintf(r->pool, sizeof r->pool, "%s", m->label);
+	log_info("disk: %s on %s (pool guid %s)", m->label, m->devnode, m->uuid);
+	if (disk_import(cfg, m, r) == -1)
+		goto out;
+	ingest_rc = ingest_run(cfg, m->label, &r->sum);
+	if (disk_export(cfg, m, r) == -1)
+		goto out;
+	disk_power_off(cfg, m);
+	if (ingest_rc == -1) {
+		disk_fail(r, DISK_FAILED, "exported; some files were not ingested "
+		    "into %s (see the report)", m->label);
+		r->exported = 1;
+		goto out;
+	}
+	r->exported = 1;
+	snprintf(r->message, sizeof r->message, "%s: %d received, %d waiting; "
+	    "exported, safe to remove", m->label, r->sum.received, r->sum.waiting);
+out:
+	disk_record(cfg, m, r);
+	return r->status == DISK_OK ? 0 : -1;
+}

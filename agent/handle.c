@@ -1,0 +1,96 @@
+/*
+ * One plugged medium, start to end: identify it, take the lock, do its
+ * role's whole job, and set the light to what is true at the end.  The
+ * light says "safe" only when the stick is unmounted or the pool
+ * exported.  Every run leaves a line in STATE/runs.log for "status".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+#define RUNS_LOG "runs.log"
+
+/* STATE/runs.log: time, device, label, role, outcome, message. */
+static void
+handle_log_run(const struct config *cfg, const struct medium *m,
+    const char *outcome, const char *message)
+{
+	char *path = xasprintf("%s/%s", cfg->state_dir, RUNS_LOG);
+	FILE *f = fopen(path, "ae");
+	char clean[512];
+	size_t i;
+
+	snprintf(clean, sizeof clean, "%s", message);
+	for (i = 0; clean[i] != '\0'; i++)
+		if ((unsigned char)clean[i] < 0x20 || clean[i] == '\t')
+			clean[i] = ' ';
+	if (f == NULL) {
+		log_warn("handle: open %s", path);
+	} else {
+		fprintf(f, "%lld\t%s\t%s\t%s\t%s\t%s\n", (long long)time(NULL),
+		    m->devnode, m->label, m->cfg && m->cfg->role == ROLE_BACKUP ?
+		    "backup" : "transport", outcome, clean);
+		fclose(f);
+	}
+	free(path);
+}
+
+static int
+handle_backup(const struct config *cfg, const struct medium *m)
+{
+	struct disk_result r;
+
+	disk_run(cfg, m, &r);
+	handle_log_run(cfg, m, r.status == DISK_OK ? "safe" : r.status ==
+	    DISK_REBOOT ? "needs-reboot" : "error", r.message);
+	indicator_set(cfg, r.status == DISK_OK ? IND_SAFE : r.status ==
+	    DISK_REBOOT ? IND_REBOOT : IND_ERROR, r.message);
+	return r.status == DISK_OK ? HANDLE_SAFE : HANDLE_FAILED;
+}
+
+static int
+handle_transport(const struct config *cfg, const struct medium *m)
+{
+	int rc = stick_run(cfg, m);
+	const char *msg = rc == 0 ? "stick done, unmounted: safe to remove" :
+	    rc == 1 ? "stick unmounted, but something needs a look (see status)" :
+	    rc == -2 ? "stick unmounted; a backup disk hung and needs a reboot" :
+	    "stick could NOT be unmounted: do not remove it";
+
+	handle_log_run(cfg, m, rc == 0 ? "safe" : rc == -2 ? "needs-reboot" :
+	    "error", msg);
+	indicator_set(cfg, rc == 0 ? IND_SAFE : rc == -2 ? IND_REBOOT :
+	    IND_ERROR, msg);
+	return rc == 0 ? HANDLE_SAFE : HANDLE_FAILED;
+}
+
+/* Returns HANDLE_SAFE, HANDLE_FAILED or HANDLE_NOT_OURS. */
+int
+handle_device(const struct config *cfg, const char *devnode)
+{
+	struct medium m;
+	const char *why = NULL;
+	char msg[512];
+	int lock, rc;
+
+	rc = media_identify(cfg, devnode, &m, &why);
+	if (rc != 0) {
+		log_info("handle: %s: not ours: %s", devnode, why);
+		if (rc == 1 && m.label[0] != '\0')
+			indicator_set(cfg, IND_NOT_MINE, devnode);
+		return rc == 1 ? HANDLE_NOT_OURS : HANDLE_FAILED;
+	}
+	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
+		return HANDLE_FAILED;
+	snprintf(msg, sizeof msg, "%s %s (%s)", m.cfg->role == ROLE_BACKUP ?
+	    "backup disk" : "transport stick", m.label, devnode);
+	indicator_set(cfg, IND_WORKING, msg);
+	rc = m.cfg->role == ROLE_BACKUP ? handle_backup(cfg, &m) :
+	    handle_transport(cfg, &m);
+	close(lock);
+	return rc;
+}

@@ -1,0 +1,270 @@
+/*
+ * Block devices: the only user of libudev and libblkid.  Identifies a
+ * plugged medium by probing its filesystem (label, type, uuid) with
+ * libblkid's safe probe, which refuses a device carrying two
+ * signatures instead of guessing; libudev gives its properties (the
+ * whole disk it belongs to, its DISKSEQ) and the events of the watch
+ * daemon.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <blkid.h>
+#include <libudev.h>
+
+#include "airgap-agent.h"
+
+static const char *const stick_types[] = { "ext2", "ext3", "ext4", "vfat",
+	"exfat", NULL };
+
+struct media_monitor {
+	struct udev *udev;
+	struct udev_monitor *mon;
+};
+
+static int
+probe(const char *devnode, struct medium *m, const char **why)
+{
+	blkid_probe pr = blkid_new_probe_from_filename(devnode);
+	const char *v;
+	int rc;
+
+	if (pr == NULL)
+		return *why = "cannot open it for probing", -1;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_LABEL |
+	    BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID);
+	rc = blkid_do_safeprobe(pr);
+	if (rc == 0) {
+		if (blkid_probe_lookup_value(pr, "TYPE", &v, NULL) == 0)
+			snprintf(m->fstype, sizeof m->fstype, "%s", v);
+		if (blkid_probe_lookup_value(pr, "LABEL", &v, NULL) == 0)
+			snprintf(m->label, sizeof m->label, "%s", v);
+		if (blkid_probe_lookup_value(pr, "UUID", &v, NULL) == 0)
+			snprintf(m->uuid, sizeof m->uuid, "%s", v);
+	}
+	blkid_free_probe(pr);
+	if (rc == -2)
+		return *why = "more than one filesystem signature, refusing", 1;
+	if (rc == 1 || m->fstype[0] == '\0')
+		return *why = "no filesystem", 1;
+	if (rc < 0)
+		return *why = "probe failed", -1;
+	return 0;
+}
+
+/* DISKSEQ and the whole disk come from udev; a device udev does not
+ * know still works, without them. */
+static void
+udev_props(dev_t rdev, struct medium *m)
+{
+	struct udev *u = udev_new();
+	struct udev_device *d, *disk;
+	const char *v;
+
+	if (u == NULL)
+		return;
+	d = udev_device_new_from_devnum(u, 'b', rdev);
+	if (d != NULL) {
+		if ((v = udev_device_get_property_value(d, "DISKSEQ")) != NULL)
+			m->diskseq = strtoull(v, NULL, 10);
+		disk = udev_device_get_parent_with_subsystem_devtype(d, "block",
+		    "disk");
+		if (disk != NULL && udev_device_get_devnode(disk) != NULL)
+			snprintf(m->disk, sizeof m->disk, "%s",
+			    udev_device_get_devnode(disk));
+		udev_device_unref(d);
+	}
+	udev_unref(u);
+}
+
+static int
+in_list(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+/* Returns 0 for a medium of ours, 1 for one that is not (WHY says
+ * why), -1 when it could not be looked at. */
+int
+media_identify(const struct config *cfg, const char *devnode, struct medium *m,
+    const char **why)
+{
+	struct stat st;
+	int rc;
+
+	memset(m, 0, sizeof *m);
+	snprintf(m->devnode, sizeof m->devnode, "%s", devnode);
+	snprintf(m->disk, sizeof m->disk, "%s", devnode);
+	if (stat(devnode, &st) == -1)
+		return *why = strerror(errno), -1;
+	if (!S_ISBLK(st.st_mode))
+		return *why = "not a block device", 1;
+	udev_props(st.st_rdev, m);
+	if ((rc = probe(devnode, m, why)) != 0)
+		return rc;
+	if (m->label[0] == '\0')
+		return *why = "no filesystem label", 1;
+	if ((m->cfg = config_medium(cfg, m->label)) == NULL)
+		return *why = "label matches no media entry", 1;
+	if (m->cfg->role == ROLE_TRANSPORT && !in_list(m->fstype, stick_types))
+		return *why = "transport label on a filesystem the agent does not mount", 1;
+	if (m->cfg->role == ROLE_BACKUP && strcmp(m->fstype, "zfs_member") != 0)
+		return *why = "backup label on something that is not a zfs pool member", 1;
+	if (m->cfg->role == ROLE_BACKUP && m->uuid[0] == '\0')
+		return *why = "zfs pool member without a pool guid", 1;
+	return 0;
+}
+
+/* Every backup disk plugged in now, one per pool. */
+int
+media_backup_disks(const struct config *cfg, struct medium **out, size_t *n)
+{
+	struct udev *u = udev_new();
+	struct udev_enumerate *e;
+	struct udev_list_entry *l;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (u == NULL || (e = udev_enumerate_new(u)) == NULL) {
+		udev_unref(u);
+		log_warnx("media: cannot enumerate block devices");
+		return -1;
+	}
+	udev_enumerate_add_match_subsystem(e, "block");
+	udev_enumerate_add_match_property(e, "ID_FS_TYPE", "zfs_member");
+	udev_enumerate_scan_devices(e);
+	udev_list_entry_foreach(l, udev_enumerate_get_list_entry(e)) {
+		struct udev_device *d = udev_device_new_from_syspath(u,
+		    udev_list_entry_get_name(l));
+		const char *node = d ? udev_device_get_devnode(d) : NULL;
+		struct medium m;
+		const char *why;
+
+		if (node != NULL && media_identify(cfg, node, &m, &why) == 0 &&
+		    m.cfg->role == ROLE_BACKUP) {
+			for (i = 0; i < *n && strcmp((*out)[i].uuid, m.uuid) != 0; i++)
+				;
+			if (i == *n) {
+				*out = xreallocarray(*out, *n + 1, sizeof **out);
+				(*out)[(*n)++] = m;
+			}
+		}
+		udev_device_unref(d);
+	}
+	udev_enumerate_unref(e);
+	udev_unref(u);
+	return 0;
+}
+
+struct media_monitor *
+media_monitor_open(void)
+{
+	struct media_monitor *mm = xcalloc(1, sizeof *mm);
+
+	if ((mm->udev = udev_new()) == NULL ||
+	    (mm->mon = udev_monitor_new_from_netlink(mm->udev, "udev")) == NULL ||
+	    udev_monitor_filter_add_match_subsystem_devtype(mm->mon, "block",
+	    NULL) < 0 || udev_monitor_enable_receiving(mm->mon) < 0) {
+		log_warnx("media: cannot listen to udev events");
+		media_monitor_close(mm);
+		return NULL;
+	}
+	return mm;
+}
+
+int
+media_monitor_fd(const struct media_monitor *mm)
+{
+	return udev_monitor_get_fd(mm->mon);
+}
+
+static void
+fill_event(struct udev_device *d, struct media_event *ev)
+{
+	const char *v;
+
+	memset(ev, 0, sizeof *ev);
+	snprintf(ev->action, sizeof ev->action, "%s",
+	    udev_device_get_action(d) ? udev_device_get_action(d) : "add");
+	snprintf(ev->devnode, sizeof ev->devnode, "%s",
+	    udev_device_get_devnode(d) ? udev_device_get_devnode(d) : "");
+	if ((v = udev_device_get_property_value(d, "DISKSEQ")) != NULL)
+		ev->diskseq = strtoull(v, NULL, 10);
+	if ((v = udev_device_get_property_value(d, "ID_FS_UUID")) != NULL)
+		snprintf(ev->uuid, sizeof ev->uuid, "%s", v);
+	if ((v = udev_device_get_property_value(d, "ID_FS_LABEL")) != NULL) {
+		ev->has_label = 1;
+		snprintf(ev->label, sizeof ev->label, "%s", v);
+	}
+}
+
+/* Returns 1 with an event, 0 when there was nothing to read. */
+int
+media_monitor_next(struct media_monitor *mm, struct media_event *ev)
+{
+	struct udev_device *d = udev_monitor_receive_device(mm->mon);
+
+	if (d == NULL)
+		return 0;
+	fill_event(d, ev);
+	udev_device_unref(d);
+	return ev->devnode[0] != '\0';
+}
+
+/* The devices present when the daemon starts, as "add" events. */
+int
+media_present(struct media_event **out, size_t *n)
+{
+	struct udev *u = udev_new();
+	struct udev_enumerate *e = u ? udev_enumerate_new(u) : NULL;
+	struct udev_list_entry *l;
+
+	*out = NULL;
+	*n = 0;
+	if (e == NULL) {
+		udev_unref(u);
+		return -1;
+	}
+	udev_enumerate_add_match_subsystem(e, "block");
+	udev_enumerate_add_match_property(e, "ID_FS_USAGE", "filesystem");
+	udev_enumerate_scan_devices(e);
+	udev_list_entry_foreach(l, udev_enumerate_get_list_entry(e)) {
+		struct udev_device *d = udev_device_new_from_syspath(u,
+		    udev_list_entry_get_name(l));
+
+		if (d == NULL)
+			continue;
+		*out = xreallocarray(*out, *n + 1, sizeof **out);
+		fill_event(d, &(*out)[*n]);
+		snprintf((*out)[*n].action, sizeof (*out)[*n].action, "add");
+		if ((*out)[*n].devnode[0] != '\0')
+			(*n)++;
+		udev_device_unref(d);
+	}
+	udev_enumerate_unref(e);
+	udev_unref(u);
+	return 0;
+}
+
+void
+media_monitor_close(struct media_monitor *mm)
+{
+	if (mm == NULL)
+		return;
+	if (mm->mon != NULL)
+		udev_monitor_unref(mm->mon);
+	if (mm->udev != NULL)
+		udev_unref(mm->udev);
+	free(mm);
+}

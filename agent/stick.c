@@ -1,0 +1,307 @@
+/*
+ * A transport stick: mount it safely, run every NNCP installation's
+ * import, toss and export as the NNCP user, ingest into the backup
+ * disks that are plugged in, leave a report on the stick, sync and
+ * unmount.  Only then is it safe to pull.
+ *
+ * Everything on the stick is untrusted: it is mounted nosuid, nodev,
+ * noexec and nosymfollow, and NNCP runs without root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+#define STICK_MAX_ENTRIES 100000
+#define STICK_REPORT "airgap-agent-report.txt"
+
+struct stick {
+	const struct config *cfg;
+	const struct medium *m;
+	char *mnt;
+	char *xfer;
+	uid_t uid;
+	gid_t gid;
+	int mounted;
+	struct buf report; /* what goes onto the stick at the end */
+	int problems;
+};
+
+static void
+note(struct stick *s, int problem, const char *fmt, ...) ATTR_PRINTF(3, 4);
+
+static void
+note(struct stick *s, int problem, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (problem) {
+		s->problems++;
+		log_warnx("stick: %s", line);
+	} else
+		log_info("stick: %s", line);
+	buf_append(&s->report, problem ? "PROBLEM: " : "", problem ? 9 : 0);
+	buf_append(&s->report, line, strlen(line));
+	buf_append(&s->report, "\n", 1);
+}
+
+static int
+stick_mount(struct stick *s)
+{
+	const char *type = s->m->fstype;
+	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOSYMFOLLOW;
+	char data[128] = "";
+
+	if (strcmp(type, "vfat") == 0 || strcmp(type, "exfat") == 0)
+		snprintf(data, sizeof data, "uid=%u,gid=%u,umask=077",
+		    (unsigned)s->uid, (unsigned)s->gid);
+	if ((mkdir(s->cfg->mount_dir, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(s->mnt, 0700) == -1 && errno != EEXIST)) {
+		log_warn("stick: mkdir %s", s->mnt);
+		return -1;
+	}
+	if (mount(s->m->devnode, s->mnt, type, flags, data) == -1 &&
+	    (errno != EINVAL || mount(s->m->devnode, s->mnt, type,
+	    flags & ~MS_NOSYMFOLLOW, data) == -1)) {
+		log_warn("stick: mount %s (%s) on %s", s->m->devnode, type, s->mnt);
+		rmdir(s->mnt);
+		return -1;
+	}
+	s->mounted = 1;
+	log_info("stick: %s (%s, %s) mounted on %s", s->m->devnode, s->m->label,
+	    type, s->mnt);
+	return 0;
+}
+
+static struct stick *walk_stick; /* nftw has no argument for its callback */
+static long walk_entries;
+
+static int
+walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)flag;
+	(void)ftw;
+	if (++walk_entries > STICK_MAX_ENTRIES)
+		return 1;
+	if ((st->st_uid != walk_stick->uid || st->st_gid != walk_stick->gid) &&
+	    lchown(path, walk_stick->uid, walk_stick->gid) == -1)
+		log_warn("stick: chown %s", path);
+	return 0;
+}
+
+/* An ext4 stick keeps the uids of the machine that wrote it: give the
+ * NNCP folder to this machine's NNCP user so it can read and clean it.
+ * Links are changed, never followed; other filesystems are not entered. */
+static int
+stick_prepare_xfer(struct stick *s)
+{
+	struct stat st;
+	int rc;
+
+	if (lstat(s->xfer, &st) == -1) {
+		if (errno != ENOENT || mkdir(s->xfer, 0700) == -1 ||
+		    lstat(s->xfer, &st) == -1) {
+			log_warn("stick: %s", s->xfer);
+			return -1;
+		}
+		note(s, 0, "created %s/ on the stick", s->cfg->nncp_xfer_dir);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		note(s, 1, "%s on the stick is not a folder", s->cfg->nncp_xfer_dir);
+		return -1;
+	}
+	if (strcmp(s->m->fstype, "vfat") == 0 || strcmp(s->m->fstype, "exfat") == 0)
+		return 0;
+	walk_stick = s;
+	walk_entries = 0;
+	rc = nftw(s->xfer, walk_chown, 16, FTW_PHYS | FTW_MOUNT);
+	if (rc != 0) {
+		note(s, 1, "the NNCP folder has more than %d entries or cannot be "
+		    "read; not touching it", STICK_MAX_ENTRIES);
+		return -1;
+	}
+	/* The NNCP user must be able to reach the folder. */
+	if (stat(s->mnt, &st) == 0 && (st.st_mode & 0011) != 0011)
+		chmod(s->mnt, (st.st_mode & 07777) | 0011);
+	return 0;
+}
+
+static int
+count_queued(const struct config *cfg)
+{
+	struct queue q;
+	int n;
+
+	if (queue_scan(cfg->incoming, &q) == -1)
+		return -1;
+	n = (int)q.nfiles;
+	queue_free(&q);
+	return n;
+}
+
+/* One NNCP installation: import, toss, export.  NNCP's exit codes are
+ * not the whole truth, so what is left in the spool is counted too. */
+static void
+stick_nncp(struct stick *s, const char *c)
+{
+	int before, after;
+
+	before = nncp_pending(s->cfg, c);
+	if (nncp_xfer_rx(s->cfg, c, s->xfer) != 0)
+		note(s, 1, "%s: nncp-xfer -rx failed (damaged packets stay on the "
+		    "stick)", c);
+	if (nncp_toss(s->cfg, c) != 0)
+		note(s, 1, "%s: nncp-toss reported failures", c);
+	after = nncp_pending(s->cfg, c);
+	if (after > 0)
+		note(s, 1, "%s: %d inbound packet(s) could not be processed; they "
+		    "stay in the spool and are retried next time", c, after);
+	else if (after == -1)
+		note(s, 1, "%s: nncp-stat failed", c);
+	if (nncp_xfer_tx(s->cfg, c, s->xfer) != 0)
+		note(s, 1, "%s: nncp-xfer -tx failed; outbound packets stay in the "
+		    "spool", c);
+	note(s, 0, "%s: done (%d packet(s) were waiting in the spool before)", c,
+	    before < 0 ? 0 : before);
+}
+
+static void
+stick_disks(struct stick *s, int *reboot)
+{
+	struct medium *disks;
+	size_t i, n;
+
+	if (media_backup_disks(s->cfg, &disks, &n) == -1) {
+		note(s, 1, "cannot list the backup disks");
+		return;
+	}
+	if (n == 0)
+		note(s, 0, "no backup disk plugged in: files stay queued");
+	for (i = 0; i < n; i++) {
+		struct disk_result r;
+
+		disk_run(s->cfg, &disks[i], &r);
+		note(s, r.status != DISK_OK, "backup disk %s: %s", disks[i].label,
+		    r.message);
+		if (r.status == DISK_REBOOT)
+			*reboot = 1;
+	}
+	free(disks);
+}
+
+static void
+stick_write_report(struct stick *s)
+{
+	char *path = xasprintf("%s/%s", s->mnt, STICK_REPORT), stamp[64];
+	time_t t = time(NULL);
+	struct tm tm;
+	int fd;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1 || dprintf(fd, "airgap-agent report, %s\n\n%s", stamp,
+	    s->report.data ? s->report.data : "") < 0 || fsync(fd) == -1)
+		log_warn("stick: write %s", path);
+	if (fd != -1)
+		close(fd);
+	free(path);
+}
+
+static int
+stick_unmount(struct stick *s)
+{
+	int fd = open(s->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd != -1) {
+		if (syncfs(fd) == -1)
+			log_warn("stick: syncfs %s", s->mnt);
+		close(fd);
+	}
+	if (umount2(s->mnt, 0) == -1) {
+		log_warn("stick: unmount %s", s->mnt);
+		return -1;
+	}
+	s->mounted = 0;
+	rmdir(s->mnt);
+	return 0;
+}
+
+static int
+stick_user(struct stick *s)
+{
+	struct passwd *pw = getpwnam(s->cfg->nncp_user);
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		log_warnx("stick: NNCP user %s: no such user (or root)",
+		    s->cfg->nncp_user);
+		return -1;
+	}
+	s->uid = pw->pw_uid;
+	s->gid = pw->pw_gid;
+	return 0;
+}
+
+static void
+stick_work(struct stick *s, int *reboot)
+{
+	size_t i;
+	int before = count_queued(s->cfg), after;
+
+	for (i = 0; s->cfg->nncp_configs[i] != NULL; i++)
+		stick_nncp(s, s->cfg->nncp_configs[i]);
+	after = count_queued(s->cfg);
+	note(s, 0, "queue: %d file(s) before, %d after NNCP", before, after);
+	stick_disks(s, reboot);
+	note(s, 0, "queue: %d file(s) waiting for a backup disk",
+	    count_queued(s->cfg));
+}
+
+/* Returns 0 when the stick is unmounted and everything went well, 1
+ * when it is unmounted but something needs a look, -1 when it could
+ * not be unmounted (not safe), -2 when a disk step hung. */
+int
+stick_run(const struct config *cfg, const struct medium *m)
+{
+	struct stick s = { cfg, m, NULL, NULL, 0, 0, 0, { 0 }, 0 };
+	const char *base = strrchr(m->devnode, '/');
+	int reboot = 0, rc;
+
+	s.mnt = xasprintf("%s/%s", cfg->mount_dir, base ? base + 1 : m->devnode);
+	if (stick_user(&s) == -1 || stick_mount(&s) == -1) {
+		rc = 1;
+		goto out;
+	}
+	s.xfer = xasprintf("%s/%s", s.mnt, cfg->nncp_xfer_dir);
+	if (stick_prepare_xfer(&s) == 0)
+		stick_work(&s, &reboot);
+	stick_write_report(&s);
+	rc = s.problems ? 1 : 0;
+	if (stick_unmount(&s) == -1)
+		rc = -1;
+	else if (reboot)
+		rc = -2;
+out:
+	free(s.mnt);
+	free(s.xfer);
+	buf_free(&s.report);
+	return rc;
+}

@@ -1,0 +1,182 @@
+/*
+ * The daemon: listens to udev for block devices and hands each plugged
+ * medium to "handle" in a child process, one at a time.  A medium is
+ * handled once per insertion: a USB stick arrives as "add", a loop
+ * device as "change", and both may repeat; DISKSEQ (or the device and
+ * filesystem uuid) identifies an insertion until the device goes away.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+#define SEEN_MAX 256
+
+struct seen {
+	char devnode[256];
+	char key[160];
+};
+
+struct watch {
+	const struct config *cfg;
+	const char *self;     /* this program, to run "handle" */
+	const char *cfg_path;
+	struct seen seen[SEEN_MAX];
+	size_t nseen;
+};
+
+static volatile sig_atomic_t watch_quit;
+
+static void
+watch_signal(int sig)
+{
+	(void)sig;
+	watch_quit = 1;
+}
+
+static void
+event_key(const struct media_event *ev, char *key, size_t len)
+{
+	if (ev->diskseq != 0)
+		snprintf(key, len, "diskseq:%llu", (unsigned long long)ev->diskseq);
+	else
+		snprintf(key, len, "uuid:%s", ev->uuid);
+}
+
+static struct seen *
+watch_find(struct watch *w, const char *devnode)
+{
+	size_t i;
+
+	for (i = 0; i < w->nseen; i++)
+		if (strcmp(w->seen[i].devnode, devnode) == 0)
+			return &w->seen[i];
+	return NULL;
+}
+
+static void
+watch_forget(struct watch *w, const char *devnode)
+{
+	struct seen *s = watch_find(w, devnode);
+
+	if (s == NULL)
+		return;
+	log_info("watch: %s removed", devnode);
+	*s = w->seen[--w->nseen];
+}
+
+/* Records the insertion; returns 0 when it was seen already. */
+static int
+watch_remember(struct watch *w, const struct media_event *ev)
+{
+	struct seen *s = watch_find(w, ev->devnode);
+	char key[160];
+
+	event_key(ev, key, sizeof key);
+	if (s != NULL && strcmp(s->key, key) == 0)
+		return 0;
+	if (s == NULL) {
+		if (w->nseen == SEEN_MAX)
+			w->nseen--; /* forget the newest rather than grow */
+		s = &w->seen[w->nseen++];
+	}
+	snprintf(s->devnode, sizeof s->devnode, "%s", ev->devnode);
+	snprintf(s->key, sizeof s->key, "%s", key);
+	return 1;
+}
+
+static void
+watch_handle(struct watch *w, const char *devnode)
+{
+	char *argv[] = { (char *)w->self, "-c", (char *)w->cfg_path, "handle",
+		(char *)devnode, NULL };
+	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, 0, NULL };
+	char s[64];
+	int status;
+
+	log_info("watch: handing %s over", devnode);
+	if (child_run(&o, NULL, &status) == -1)
+		log_warnx("watch: could not run handle for %s", devnode);
+	else
+		log_info("watch: %s: handle %s", devnode,
+		    child_status_str(status, s, sizeof s));
+}
+
+static void
+watch_event(struct watch *w, const struct media_event *ev)
+{
+	if (strcmp(ev->action, "remove") == 0) {
+		watch_forget(w, ev->devnode);
+		return;
+	}
+	if ((strcmp(ev->action, "add") != 0 && strcmp(ev->action, "change") != 0) ||
+	    !ev->has_label)
+		return;
+	if (!watch_remember(w, ev)) {
+		log_debug("watch: %s %s: seen already", ev->action, ev->devnode);
+		return;
+	}
+	watch_handle(w, ev->devnode);
+}
+
+static void
+watch_present(struct watch *w)
+{
+	struct media_event *evs;
+	size_t i, n;
+
+	if (media_present(&evs, &n) == -1)
+		return;
+	/* At start, only media that look like ours: no "not mine" beeps
+	 * for the box's own disks. */
+	for (i = 0; i < n; i++)
+		if (evs[i].has_label && config_medium(w->cfg, evs[i].label) != NULL)
+			watch_event(w, &evs[i]);
+	free(evs);
+}
+
+int
+watch_run(const struct config *cfg, const char *self, const char *cfg_path)
+{
+	struct watch *w = xcalloc(1, sizeof *w);
+	struct media_monitor *mm;
+	struct sigaction sa;
+	struct media_event ev;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = watch_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	w->cfg = cfg;
+	w->self = self;
+	w->cfg_path = cfg_path;
+	if ((mm = media_monitor_open()) == NULL) {
+		free(w);
+		return -1;
+	}
+	log_info("watch: listening for block devices");
+	indicator_set(cfg, IND_IDLE, "waiting for a medium");
+	watch_present(w);
+	while (!watch_quit) {
+		struct pollfd p = { media_monitor_fd(mm), POLLIN, 0 };
+
+		if (poll(&p, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("watch: poll");
+			break;
+		}
+		while (media_monitor_next(mm, &ev))
+			watch_event(w, &ev);
+	}
+	log_info("watch: stopping");
+	media_monitor_close(mm);
+	free(w);
+	return 0;
+}
