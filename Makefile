@@ -3,6 +3,11 @@
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+SHAREDIR ?= $(PREFIX)/share/airgap-agent
+MANDIR ?= $(PREFIX)/share/man
+RULESDIR ?= /etc/udev/rules.d
+UNITDIR ?= /etc/systemd/system
 CC ?= cc
 PKGS = libudev blkid libzstd gpgme libconfig
 CFLAGS ?= -O2 -g
@@ -48,7 +53,18 @@ bench: deps
 	$(MAKE) all
 	scripts/bench
 
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(RULESDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SHAREDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/airgap-agent
+	install -m 644 udev-rules/90-airgap-agent.rules $(DESTDIR)$(RULESDIR)/
+	for u in airgap-agent.service airgap-agent@.service; do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' config/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 644 config/airgap-agent.conf $(DESTDIR)$(SHAREDIR)/airgap-agent.conf.example
+
 clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
 
-.PHONY: all deps check demo bench clean
+.PHONY: all deps check demo bench install clean
