@@ -58,6 +58,7 @@ struct host_cfg {
 	char *name;
 	char **signers; /* NULL-terminated, upper-case hex fingerprints */
 	int require_signature;
+	char *nncp_node; /* the host's NNCP node id, for enqueue; or NULL */
 };
 
 enum media_role {
@@ -69,6 +70,7 @@ struct media_cfg {
 	char *label; /* fnmatch(3) pattern on the filesystem label */
 	enum media_role role;
 	char **power_off; /* NULL-terminated; empty: none */
+	char *incoming;   /* this disk's own incoming folder, or NULL */
 };
 
 struct config {
@@ -86,6 +88,9 @@ struct config {
 	struct host_cfg *hosts;
 	size_t nhosts;
 	int min_free_mb;
+	char *exec_queue;     /* where enqueue writes */
+	char **rotation;      /* pools that must each get every file */
+	int rotation_warn_days;
 	char *nncp_user;
 	char *nncp_bin_dir;
 	char **nncp_configs; /* NULL-terminated */
@@ -147,6 +152,8 @@ struct queue_name {
 };
 
 struct queue_file {
+	const char *root; /* the folder it was found under */
+	int authenticated; /* found in the exec queue: NNCP vouched for it */
 	char *host;     /* the incoming sub-folder it was found in */
 	char *name;     /* file name inside it */
 	char *path;     /* full path */
@@ -164,10 +171,10 @@ int queue_parse_name(const char *dir_host, const char *name,
     struct queue_name *, const char **why);
 int queue_valid_dataset(const char *path, const char **why);
 int queue_valid_host(const char *host);
-int queue_scan(const char *incoming, struct queue *);
+int queue_scan(const char *root, int authenticated, struct queue *);
 void queue_sort(struct queue *);
 void queue_free(struct queue *);
-int queue_open(const char *incoming, const struct queue_file *);
+int queue_open(const struct queue_file *);
 int queue_remove(const struct queue_file *);
 int queue_quarantine(const char *state_dir, const struct queue_file *,
     const char *reason);
@@ -196,6 +203,13 @@ int zstream_parse_tail(const unsigned char *, size_t,
 uint64_t zstream_base(const struct zstream_head *);
 uint64_t zstream_first_guid(const struct zstream_head *);
 int zstream_dataset(const struct zstream_head *, char *, size_t);
+enum stream_format {
+	FORMAT_UNKNOWN,
+	FORMAT_ZFS,
+	FORMAT_ZSTD,
+	FORMAT_OPENPGP,
+};
+enum stream_format zstream_sniff(const unsigned char *, size_t);
 
 /* zfs.c */
 struct zfs_snap {
@@ -271,6 +285,7 @@ struct pipe_job {
 	const struct host_cfg *host;
 	const char *path;    /* the queue file, for messages */
 	int fd;              /* the queue file, open for reading */
+	int authenticated;   /* NNCP vouched for the sender: plain allowed */
 	const char *dataset; /* receive into this; on_head may change it */
 	pipe_head_fn on_head;
 	void *arg;
@@ -345,16 +360,42 @@ int nncp_xfer_tx(const struct config *, const char *nncp_cfg, const char *dir);
 int nncp_toss(const struct config *, const char *nncp_cfg);
 int nncp_pending(const struct config *, const char *nncp_cfg);
 
+/* ledger.c */
+struct ledger_entry {
+	char *key; /* the queue file's path */
+	char *pool;
+	uint64_t guid; /* the last snapshot the file carried */
+	char *dataset;
+};
+struct ledger {
+	char *path;
+	struct ledger_entry *e;
+	size_t n;
+};
+int ledger_parse_line(char *, struct ledger_entry *);
+int ledger_load(const char *state_dir, struct ledger *);
+int ledger_save(const struct ledger *);
+int ledger_has(const struct ledger *, const char *key, const char *pool);
+void ledger_add(struct ledger *, const char *key, const char *pool, uint64_t,
+    const char *dataset);
+void ledger_drop(struct ledger *, size_t);
+void ledger_forget(struct ledger *, const char *key);
+int ledger_complete(const struct ledger *, char *const *rotation,
+    const char *key, const char **missing);
+void ledger_free(struct ledger *);
+
 /* ingest.c */
 struct ingest_summary {
 	int received;
 	int duplicate;
+	int kept;
 	int waiting;
 	int held;
 	int failed;
 	int quarantined;
 };
-int ingest_run(const struct config *, const char *pool, struct ingest_summary *);
+int ingest_run(const struct config *, const char *pool, const char *own_incoming,
+    struct ingest_summary *);
 int ingest_verify(const struct config *, const char *path);
 
 /* disk.c */
@@ -381,8 +422,12 @@ int stick_run(const struct config *, const struct medium *);
 #define HANDLE_NOT_OURS 3
 int handle_device(const struct config *, const char *devnode);
 
+/* enqueue.c */
+int enqueue_run(const struct config *, const char *dest);
+
 /* status.c */
 int status_show(const struct config *, int json);
+int status_overdue(const struct config *, char *which, size_t);
 
 /* watch.c */
 int watch_run(const struct config *, const char *self, const char *cfg_path);

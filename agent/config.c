@@ -20,13 +20,15 @@ static const char *const top_keys[] = { "state_dir", "mount_dir", "zfs",
 static const char *const zfs_keys[] = { "zpool", "zfs", "import_args",
 	"receive_args", "create_args", NULL };
 static const char *const ingest_keys[] = { "incoming", "store", "gnupg_home",
-	"hosts", "min_free_mb", NULL };
+	"hosts", "min_free_mb", "exec_queue", "rotation", "rotation_warn_days",
+	NULL };
 static const char *const nncp_keys[] = { "user", "bin_dir", "configs",
 	"xfer_dir", NULL };
-static const char *const media_keys[] = { "label", "role", "power_off", NULL };
+static const char *const media_keys[] = { "label", "role", "power_off",
+	"incoming", NULL };
 static const char *const status_keys[] = { "leds", "beeper", "console", NULL };
 static const char *const host_keys[] = { "name", "signers",
-	"require_signature", NULL };
+	"require_signature", "nncp_node", NULL };
 static const char *const timeout_keys[] = { "command", "stall", "nncp",
 	"import", "export", NULL };
 
@@ -212,6 +214,19 @@ normalize_fpr(char *f)
 }
 
 static int
+valid_node(const char *id)
+{
+	size_t i;
+
+	if (strlen(id) != 52)
+		return 0;
+	for (i = 0; id[i] != '\0'; i++)
+		if (!(id[i] >= 'A' && id[i] <= 'Z') && !(id[i] >= '2' && id[i] <= '7'))
+			return 0;
+	return 1;
+}
+
+static int
 load_host(const char *path, const config_setting_t *s, struct host_cfg *h)
 {
 	const config_setting_t *rs;
@@ -243,6 +258,11 @@ load_host(const char *path, const config_setting_t *s, struct host_cfg *h)
 	if (h->require_signature && h->signers[0] == NULL)
 		return bad(path, s, "ingest.hosts.signers",
 		    "empty, but require_signature is true");
+	if (config_setting_get_member(s, "nncp_node") != NULL &&
+	    (get_string(path, s, "nncp_node", "ingest.hosts.", NULL, 0,
+	    &h->nncp_node) == -1 || !valid_node(h->nncp_node)))
+		return bad(path, s, "ingest.hosts.nncp_node",
+		    "not an NNCP node id (52 Base32 characters)");
 	return 0;
 }
 
@@ -294,6 +314,7 @@ static int
 load_ingest(const char *path, const config_setting_t *in, struct config *c)
 {
 	const char *why;
+	size_t i;
 
 	if (in != NULL && check_keys(path, in, "ingest.", ingest_keys) == -1)
 		return -1;
@@ -307,8 +328,21 @@ load_ingest(const char *path, const config_setting_t *in, struct config *c)
 	if (queue_valid_dataset(c->store, &why) == -1)
 		return bad(path, in, "ingest.store", why);
 	if (get_int(path, in, "min_free_mb", "ingest.", 1024, 0, 1 << 30,
-	    &c->min_free_mb) == -1)
+	    &c->min_free_mb) == -1 ||
+	    get_string(path, in, "exec_queue", "ingest.",
+	    "/var/local/nncp-exec-queue", 1, &c->exec_queue) == -1 ||
+	    get_strv(path, in, "rotation", "ingest.", no_strings,
+	    &c->rotation) == -1 ||
+	    get_int(path, in, "rotation_warn_days", "ingest.", 14, 1, 3650,
+	    &c->rotation_warn_days) == -1)
 		return -1;
+	if (strcmp(c->exec_queue, c->incoming) == 0)
+		return bad(path, in, "ingest.exec_queue",
+		    "must not be the incoming folder");
+	for (i = 0; c->rotation[i] != NULL; i++)
+		if (queue_valid_dataset(c->rotation[i], &why) == -1 ||
+		    strchr(c->rotation[i], '/') != NULL)
+			return bad(path, in, "ingest.rotation", "not a pool name");
 	return load_hosts(path, in, c);
 }
 
@@ -361,6 +395,9 @@ load_medium(const char *path, const config_setting_t *s, struct media_cfg *m)
 	else
 		rc = bad(path, s, "media.role", "must be \"transport\" or \"backup\"");
 	free(role);
+	if (rc == 0 && config_setting_get_member(s, "incoming") != NULL &&
+	    get_string(path, s, "incoming", "media.", NULL, 1, &m->incoming) == -1)
+		rc = -1;
 	if (rc == 0 && m->power_off[0] != NULL && m->power_off[0][0] != '/' &&
 	    strcmp(m->power_off[0], "scsi-delete") != 0)
 		rc = bad(path, s, "media.power_off",
@@ -526,6 +563,8 @@ print_hosts(const struct config *c)
 	for (i = 0; i < c->nhosts; i++) {
 		printf("    { name = \"%s\"; require_signature = %s;\n",
 		    c->hosts[i].name, c->hosts[i].require_signature ? "true" : "false");
+		if (c->hosts[i].nncp_node != NULL)
+			printf("      nncp_node = \"%s\";\n", c->hosts[i].nncp_node);
 		print_strv("      ", "signers", c->hosts[i].signers);
 		printf("    }%s\n", i + 1 < c->nhosts ? "," : "");
 	}
@@ -542,6 +581,8 @@ print_media(const struct config *c)
 		printf("  { label = \"%s\"; role = \"%s\";\n", c->media[i].label,
 		    c->media[i].role == ROLE_BACKUP ? "backup" : "transport");
 		print_strv("    ", "power_off", c->media[i].power_off);
+		if (c->media[i].incoming != NULL)
+			printf("    incoming = \"%s\";\n", c->media[i].incoming);
 		printf("  }%s\n", i + 1 < c->nmedia ? "," : "");
 	}
 	printf(");\n");
@@ -558,8 +599,10 @@ config_print(const struct config *c)
 	print_strv("  ", "receive_args", c->receive_args);
 	print_strv("  ", "create_args", c->create_args);
 	printf("};\ningest = {\n  incoming = \"%s\";\n  store = \"%s\";\n"
-	    "  gnupg_home = \"%s\";\n  min_free_mb = %d;\n", c->incoming,
-	    c->store, c->gnupg_home, c->min_free_mb);
+	    "  gnupg_home = \"%s\";\n  min_free_mb = %d;\n  exec_queue = \"%s\";\n"
+	    "  rotation_warn_days = %d;\n", c->incoming, c->store, c->gnupg_home,
+	    c->min_free_mb, c->exec_queue, c->rotation_warn_days);
+	print_strv("  ", "rotation", c->rotation);
 	print_hosts(c);
 	printf("};\nnncp = {\n  user = \"%s\";\n  bin_dir = \"%s\";\n",
 	    c->nncp_user, c->nncp_bin_dir);
@@ -606,11 +649,13 @@ config_free(struct config *c)
 	for (i = 0; i < c->nhosts; i++) {
 		free(c->hosts[i].name);
 		strv_free(c->hosts[i].signers);
+		free(c->hosts[i].nncp_node);
 	}
 	free(c->hosts);
 	for (i = 0; i < c->nmedia; i++) {
 		free(c->media[i].label);
 		strv_free(c->media[i].power_off);
+		free(c->media[i].incoming);
 	}
 	free(c->media);
 	free(c->mount_dir);
@@ -628,6 +673,8 @@ config_free(struct config *c)
 	free(c->zpool);
 	free(c->zfs);
 	free(c->incoming);
+	free(c->exec_queue);
+	strv_free(c->rotation);
 	free(c->store);
 	free(c->gnupg_home);
 	memset(c, 0, sizeof *c);

@@ -135,7 +135,7 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 	log_info("disk: %s on %s (pool guid %s)", m->label, m->devnode, m->uuid);
 	if (disk_import(cfg, m, r) == -1)
 		goto out;
-	ingest_rc = ingest_run(cfg, m->label, &r->sum);
+	ingest_rc = ingest_run(cfg, m->label, m->cfg->incoming, &r->sum);
 	if (disk_export(cfg, m, r) == -1)
 		goto out;
 	disk_power_off(cfg, m);

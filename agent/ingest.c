@@ -29,6 +29,7 @@ enum outcome {
 	OUT_NONE,
 	OUT_RECEIVED,
 	OUT_DUPLICATE,
+	OUT_KEPT,
 	OUT_WAITING,
 	OUT_HELD,
 	OUT_FAILED,
@@ -36,7 +37,7 @@ enum outcome {
 };
 
 static const char *const outcome_names[] = { "none", "received", "duplicate",
-	"waiting", "held", "failed", "quarantined" };
+	"kept", "waiting", "held", "failed", "quarantined" };
 
 enum mode {
 	MODE_DECIDE, /* first look: classify from the begin record */
@@ -50,6 +51,18 @@ struct ingest {
 	const char *pool;
 	struct queue *queue;
 	int full; /* the pool reached min_free_mb: receive nothing more */
+	int rotating;    /* ingest.rotation is set and applies to this queue */
+	int in_rotation; /* this pool is one of the rotation */
+	struct ledger ledger;
+};
+
+/* What happened to one queue file in this run. */
+struct file_state {
+	enum outcome out;
+	char reason[1024];
+	double seconds;
+	uint64_t guid;     /* the last snapshot it carries, once known */
+	char dataset[512]; /* where it went */
 };
 
 /* What one look at one file decided. */
@@ -310,12 +323,14 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 }
 
 static enum outcome
-ingest_file(struct ingest *ing, const struct queue_file *f, char *reason,
-    size_t len)
+ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *st)
 {
+	char *reason = st->reason;
+	size_t len = sizeof st->reason;
 	struct file_ctx c = { .ing = ing, .f = f, .mode = MODE_DECIDE };
-	struct pipe_job job = { ing->cfg, NULL, f->path, -1, c.dataset,
-		on_head, &c };
+	struct pipe_job job = { .cfg = ing->cfg, .path = f->path, .fd = -1,
+		.authenticated = f->authenticated, .dataset = c.dataset,
+		.on_head = on_head, .arg = &c };
 	struct pipe_result r;
 	enum outcome o = OUT_NONE;
 
@@ -323,7 +338,7 @@ ingest_file(struct ingest *ing, const struct queue_file *f, char *reason,
 		snprintf(reason, len, "host %s is not configured", f->host);
 		return OUT_QUARANTINED;
 	}
-	if ((job.fd = queue_open(ing->cfg->incoming, f)) == -1) {
+	if ((job.fd = queue_open(f)) == -1) {
 		snprintf(reason, len, "cannot open: %s", strerror(errno));
 		return errno == ENOENT ? OUT_NONE : OUT_FAILED;
 	}
@@ -340,20 +355,58 @@ ingest_file(struct ingest *ing, const struct queue_file *f, char *reason,
 	}
 	close(job.fd);
 	snprintf(reason, len, "%s", c.reason);
+	st->guid = r.final_guid ? r.final_guid : zstream_first_guid(&r.head);
+	if (r.head.compound && r.final_guid == 0)
+		st->guid = 0; /* a compound duplicate needs its end to be known */
+	snprintf(st->dataset, sizeof st->dataset, "%s", c.dataset);
 	return o;
+}
+
+/* With a rotation, a file this pool has stays queued until every pool
+ * of the rotation has it.  Returns whether it may leave the queue. */
+static int
+rotation_done(struct ingest *ing, const struct queue_file *f,
+    struct file_state *st)
+{
+	const char *missing = NULL;
+	size_t n = strlen(st->reason);
+
+	if (!ing->rotating)
+		return 1;
+	if (ing->in_rotation && st->guid != 0) {
+		ledger_add(&ing->ledger, f->path, ing->pool, st->guid, st->dataset);
+		if (ledger_save(&ing->ledger) == -1)
+			return 0;
+	}
+	if (ledger_complete(&ing->ledger, ing->cfg->rotation, f->path, &missing)) {
+		ledger_forget(&ing->ledger, f->path);
+		return 1;
+	}
+	snprintf(st->reason + n, sizeof st->reason - n, "%skept for %s",
+	    n ? "; " : "", missing);
+	return 0;
 }
 
 /* Acts on an outcome: the queue file leaves, moves aside, or stays. */
 static enum outcome
-settle(struct ingest *ing, const struct queue_file *f, enum outcome o,
-    const char *reason)
+settle(struct ingest *ing, const struct queue_file *f, struct file_state *st)
 {
+	enum outcome o = st->out;
+	const char *reason = st->reason;
+
 	switch (o) {
 	case OUT_RECEIVED:
 	case OUT_DUPLICATE:
-		if (queue_remove(f) == -1)
-			return OUT_FAILED;
+		if (rotation_done(ing, f, st)) {
+			if (queue_remove(f) == -1)
+				return OUT_FAILED;
+			if (ing->rotating && ledger_save(&ing->ledger) == -1)
+				return OUT_FAILED;
+		}
 		log_info("%s: %s (%s)", f->path, outcome_names[o], reason);
+		break;
+	case OUT_KEPT:
+		log_info("%s: %s", f->path, reason);
 		break;
 	case OUT_QUARANTINED:
 		if (queue_quarantine(ing->cfg->state_dir, f, reason) == -1)
@@ -372,11 +425,22 @@ settle(struct ingest *ing, const struct queue_file *f, enum outcome o,
 	return o;
 }
 
-struct file_state {
-	enum outcome out;
-	char reason[1024];
-	double seconds;
-};
+/* The ledger says this pool has the file: nothing to read.  If every
+ * rotation pool has it (a run died before removing it), it leaves. */
+static enum outcome
+already_here(struct ingest *ing, const struct queue_file *f,
+    struct file_state *st)
+{
+	const char *missing = NULL;
+
+	if (ledger_complete(&ing->ledger, ing->cfg->rotation, f->path, &missing)) {
+		snprintf(st->reason, sizeof st->reason, "every rotation pool has it");
+		return OUT_DUPLICATE;
+	}
+	snprintf(st->reason, sizeof st->reason, "already on %s; kept for %s",
+	    ing->pool, missing);
+	return OUT_KEPT;
+}
 
 /* One pass over the files still open; returns whether anything was
  * received, since that may unblock a file that was waiting. */
@@ -396,13 +460,17 @@ ingest_pass(struct ingest *ing, struct file_state *st)
 		if (f->reject != NULL) {
 			snprintf(st[i].reason, sizeof st[i].reason, "%s", f->reject);
 			o = OUT_QUARANTINED;
+		} else if (ing->rotating && ledger_has(&ing->ledger, f->path,
+		    ing->pool)) {
+			o = already_here(ing, f, &st[i]);
 		} else if (ing->full) {
 			snprintf(st[i].reason, sizeof st[i].reason,
 			    "pool nearly full (min_free_mb)");
 			o = OUT_FAILED;
 		} else
-			o = ingest_file(ing, f, st[i].reason, sizeof st[i].reason);
-		st[i].out = settle(ing, f, o, st[i].reason);
+			o = ingest_file(ing, f, &st[i]);
+		st[i].out = o;
+		st[i].out = settle(ing, f, &st[i]);
 		st[i].seconds += now_seconds() - t0;
 		if (st[i].out == OUT_RECEIVED)
 			progress = 1;
@@ -416,6 +484,7 @@ count(struct ingest_summary *sum, enum outcome o)
 	switch (o) {
 	case OUT_RECEIVED: sum->received++; break;
 	case OUT_DUPLICATE: sum->duplicate++; break;
+	case OUT_KEPT: sum->kept++; break;
 	case OUT_WAITING: sum->waiting++; break;
 	case OUT_HELD: sum->held++; break;
 	case OUT_FAILED: sum->failed++; break;
@@ -437,7 +506,7 @@ ingest_report(const struct ingest *ing, const struct file_state *st,
 
 		if (st[i].out == OUT_NONE)
 			continue;
-		report_add(r, f->path + strlen(ing->cfg->incoming) + 1,
+		report_add(r, f->path + strlen(f->root) + 1,
 		    outcome_names[st[i].out], (uint64_t)f->size, st[i].seconds,
 		    st[i].reason);
 		count(sum, st[i].out);
@@ -449,10 +518,82 @@ ingest_report(const struct ingest *ing, const struct file_state *st,
 	return failed ? -1 : 0;
 }
 
-int
-ingest_run(const struct config *cfg, const char *pool, struct ingest_summary *sum)
+/* The disk's own snapshots are the truth: a ledger claim they do not
+ * back (a disk restored, a dataset destroyed by hand) is dropped, and
+ * the file will be received again. */
+static void
+ledger_reconcile(struct ingest *ing)
 {
-	struct ingest ing = { cfg, pool, NULL, 0 };
+	struct zfs_dataset d;
+	size_t i = 0;
+	int changed = 0;
+
+	while (i < ing->ledger.n) {
+		struct ledger_entry *e = &ing->ledger.e[i];
+		int have;
+
+		if (strcmp(e->pool, ing->pool) != 0) {
+			i++;
+			continue;
+		}
+		if (zfs_dataset_get(ing->cfg, e->dataset, &d) == -1)
+			return;
+		have = zfs_dataset_has_guid(&d, e->guid);
+		zfs_dataset_free(&d);
+		if (have) {
+			i++;
+			continue;
+		}
+		log_warnx("ledger: %s lacks snapshot %" PRIu64 " of %s; forgetting "
+		    "that it had it", ing->pool, e->guid, e->key);
+		ledger_drop(&ing->ledger, i);
+		changed = 1;
+	}
+	if (changed)
+		ledger_save(&ing->ledger);
+}
+
+static int
+in_list(char *const *list, const char *s)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* A disk with its own incoming folder (one NNCP installation per disk)
+ * takes only that folder, and no rotation applies to it. */
+static int
+ingest_scan(struct ingest *ing, const char *own_incoming, struct queue *q)
+{
+	memset(q, 0, sizeof *q);
+	if (own_incoming != NULL) {
+		if (queue_scan(own_incoming, 0, q) == -1)
+			return -1;
+	} else if (queue_scan(ing->cfg->incoming, 0, q) == -1 ||
+	    queue_scan(ing->cfg->exec_queue, 1, q) == -1) {
+		queue_free(q);
+		return -1;
+	}
+	queue_sort(q);
+	ing->queue = q;
+	ing->rotating = own_incoming == NULL && ing->cfg->rotation[0] != NULL;
+	ing->in_rotation = in_list(ing->cfg->rotation, ing->pool);
+	if (ing->rotating && ledger_load(ing->cfg->state_dir, &ing->ledger) == -1) {
+		queue_free(q);
+		return -1;
+	}
+	if (ing->rotating)
+		ledger_reconcile(ing);
+	return 0;
+}
+
+int
+ingest_run(const struct config *cfg, const char *pool, const char *own_incoming,
+    struct ingest_summary *sum)
+{
+	struct ingest ing = { .cfg = cfg, .pool = pool };
 	struct ingest_summary dummy;
 	struct queue q;
 	struct file_state *st;
@@ -467,9 +608,8 @@ ingest_run(const struct config *cfg, const char *pool, struct ingest_summary *su
 		log_warnx("ingest: pool %s is not imported", pool);
 		return -1;
 	}
-	if (queue_scan(cfg->incoming, &q) == -1)
+	if (ingest_scan(&ing, own_incoming, &q) == -1)
 		return -1;
-	ing.queue = &q;
 	log_info("ingest: %zu queued file(s) for pool %s", q.nfiles, pool);
 	st = xcalloc(q.nfiles, sizeof *st);
 	while (ingest_pass(&ing, st))
@@ -480,6 +620,7 @@ ingest_run(const struct config *cfg, const char *pool, struct ingest_summary *su
 	rc = ingest_report(&ing, st, sum);
 	free(st);
 	queue_free(&q);
+	ledger_free(&ing.ledger);
 	return rc;
 }
 
@@ -499,7 +640,8 @@ ingest_verify(const struct config *cfg, const char *path)
 {
 	char *dir = xstrdup(path), *top, *slash;
 	struct queue_file f = { 0 };
-	struct pipe_job job = { cfg, NULL, path, -1, "", verify_head, NULL };
+	struct pipe_job job = { .cfg = cfg, .path = path, .fd = -1, .dataset = "",
+		.on_head = verify_head };
 	struct pipe_result r;
 	int rc = -1;
 
@@ -516,10 +658,11 @@ ingest_verify(const struct config *cfg, const char *path)
 	if (slash != NULL)
 		*slash = '\0';
 	f.path = (char *)path;
+	f.root = top[0] ? top : "/";
 	if ((job.host = config_host(cfg, f.host)) == NULL)
 		log_warnx("verify: %s: folder %s is not a configured host", path,
 		    f.host);
-	else if ((job.fd = queue_open(top[0] ? top : "/", &f)) != -1) {
+	else if ((job.fd = queue_open(&f)) != -1) {
 		rc = pipeline_run(&job, &r);
 		close(job.fd);
 		if (rc == 0)

@@ -24,6 +24,7 @@ usage(FILE *f)
 	    "  handle DEV    identify a plugged block device and do its whole job\n"
 	    "  watch         daemon: handle each medium plugged in, one at a time\n"
 	    "  status [--json] queue, backup disks, quarantine, last runs, light\n"
+	    "  enqueue DEST  NNCP exec handler: queue the stream on stdin for DEST\n"
 	    "  help          show this text\n"
 	    "\n"
 	    "options:\n"
@@ -60,7 +61,7 @@ cmd_ingest(const struct config *cfg, const char *pool)
 		return EXIT_FAILED;
 	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
 		return EXIT_FAILED;
-	return ingest_run(cfg, pool, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
+	return ingest_run(cfg, pool, NULL, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 static int
@@ -119,6 +120,8 @@ run(const struct config *cfg, const char *cfg_path, int argc, char **argv)
 		return cmd_handle(cfg, argv[1]);
 	if (strcmp(cmd, "watch") == 0 && argc == 1)
 		return cmd_watch(cfg, cfg_path);
+	if (strcmp(cmd, "enqueue") == 0 && argc == 2)
+		return enqueue_run(cfg, argv[1]) == 0 ? EXIT_OK : EXIT_FAILED;
 	if (strcmp(cmd, "status") == 0 && argc == 1)
 		return status_show(cfg, 0) == 0 ? EXIT_OK : EXIT_FAILED;
 	if (strcmp(cmd, "status") == 0 && argc == 2 && strcmp(argv[1], "--json") == 0)
@@ -156,7 +159,9 @@ main(int argc, char **argv)
 		usage(argc == 0 ? stderr : stdout);
 		return argc == 0 ? EXIT_USAGE : EXIT_OK;
 	}
-	log_init(verbose || isatty(STDERR_FILENO), verbose);
+	/* NNCP keeps a failing exec handler's stderr in its log. */
+	log_init(verbose || isatty(STDERR_FILENO) || strcmp(argv[0], "enqueue") == 0,
+	    verbose);
 	/* A receiver that dies must show up as EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	if (config_load(path, &cfg) == -1)

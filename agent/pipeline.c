@@ -42,6 +42,7 @@ struct pipeline {
 	size_t tail_len;
 	struct child *recv;
 	int recv_fd;
+	int plain; /* a zfs stream as it is: nothing to decompress */
 };
 
 static int
@@ -306,7 +307,7 @@ pipe_finish(struct pipeline *p, const struct gpg_result *g, int grc)
 		map_gpg(p, g);
 		return -1;
 	}
-	if (decompress_end(p->dz) == -1) {
+	if (!p->plain && decompress_end(p->dz) == -1) {
 		snprintf(why, sizeof why, "zstd: %s", decompress_error(p->dz));
 		return pipe_fail(p, PIPE_REJECTED, why);
 	}
@@ -321,12 +322,59 @@ pipe_finish(struct pipeline *p, const struct gpg_result *g, int grc)
 	return 0;
 }
 
+/* A stream that came through "enqueue" without gpg: NNCP authenticated
+ * its sender, and zstd's checksum or the end records are what is left
+ * to check. */
+static int
+read_unencrypted(struct pipeline *p, int fd, struct gpg_result *g)
+{
+	unsigned char *b = xmalloc(STAGE_SIZE);
+	ssize_t n;
+	int rc = 0;
+
+	memset(g, 0, sizeof *g);
+	while ((n = read(fd, b, STAGE_SIZE)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = pipe_fail(p, PIPE_FAILED, strerror(errno));
+			break;
+		}
+		if ((p->plain ? pipe_out(p, b, (size_t)n) :
+		    pipe_in(p, b, (size_t)n)) == -1) {
+			rc = -1;
+			break;
+		}
+	}
+	free(b);
+	g->verdict = rc == 0 ? GPG_OK : GPG_ABORTED;
+	snprintf(g->reason, sizeof g->reason, "not encrypted; sender "
+	    "authenticated by NNCP");
+	return rc;
+}
+
+static int
+sniff(struct pipeline *p, int fd, enum stream_format *f)
+{
+	unsigned char b[16];
+	ssize_t n = pread(fd, b, sizeof b, 0);
+
+	if (n < 0)
+		return pipe_fail(p, PIPE_FAILED, strerror(errno));
+	*f = zstream_sniff(b, (size_t)n);
+	if (*f == FORMAT_UNKNOWN)
+		return pipe_fail(p, PIPE_REJECTED, "neither OpenPGP, zstd nor a "
+		    "zfs stream");
+	return 0;
+}
+
 int
 pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 {
 	struct pipeline p = { 0 };
 	struct gpg_result g;
 	struct gpg_job gj;
+	enum stream_format format;
 	int grc, rc;
 
 	memset(res, 0, sizeof *res);
@@ -345,7 +393,14 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 	gj.magic = decompress_magic(&gj.magic_len);
 	gj.sink = pipe_in;
 	gj.arg = &p;
-	grc = gpg_decrypt(&gj, &g);
+	format = FORMAT_OPENPGP;
+	if (job->authenticated && sniff(&p, job->fd, &format) == -1)
+		return -1;
+	p.plain = format == FORMAT_ZFS;
+	if (format == FORMAT_OPENPGP)
+		grc = gpg_decrypt(&gj, &g);
+	else
+		grc = read_unencrypted(&p, job->fd, &g);
 	rc = pipe_finish(&p, &g, grc);
 	if (p.recv != NULL && rc == -1)
 		child_kill(p.recv);

@@ -172,7 +172,7 @@ queue_parse_name(const char *dir_host, const char *name, struct queue_name *q,
 }
 
 static int
-add_file(struct queue *qu, const char *incoming, const char *host,
+add_file(struct queue *qu, const char *root, int auth, const char *host,
     const char *name, off_t size)
 {
 	struct queue_file *f;
@@ -180,9 +180,11 @@ add_file(struct queue *qu, const char *incoming, const char *host,
 	qu->files = xreallocarray(qu->files, qu->nfiles + 1, sizeof *qu->files);
 	f = &qu->files[qu->nfiles++];
 	memset(f, 0, sizeof *f);
+	f->root = root;
+	f->authenticated = auth;
 	f->host = xstrdup(host);
 	f->name = xstrdup(name);
-	f->path = xasprintf("%s/%s/%s", incoming, host, name);
+	f->path = xasprintf("%s/%s/%s", root, host, name);
 	f->size = size;
 	if (!queue_valid_host(host))
 		f->reject = "folder name is not a valid host name";
@@ -192,7 +194,8 @@ add_file(struct queue *qu, const char *incoming, const char *host,
 }
 
 static int
-scan_host(struct queue *qu, const char *incoming, int infd, const char *host)
+scan_host(struct queue *qu, const char *incoming, int auth, int infd,
+    const char *host)
 {
 	struct dirent *de;
 	struct stat st;
@@ -215,32 +218,37 @@ scan_host(struct queue *qu, const char *incoming, int infd, const char *host)
 			    incoming, host, de->d_name);
 			continue;
 		}
-		add_file(qu, incoming, host, de->d_name, st.st_size);
+		add_file(qu, incoming, auth, host, de->d_name, st.st_size);
 	}
 	closedir(d);
 	return 0;
 }
 
+/* Adds the files under ROOT/HOST/ to QU.  AUTH marks the folder that
+ * only "enqueue" writes, whose senders NNCP authenticated.  A missing
+ * folder is an empty queue. */
 int
-queue_scan(const char *incoming, struct queue *qu)
+queue_scan(const char *root, int auth, struct queue *qu)
 {
 	struct dirent *de;
 	DIR *d;
 	int fd;
 
-	memset(qu, 0, sizeof *qu);
-	fd = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT) {
+		log_debug("queue: %s does not exist", root);
+		return 0;
+	}
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		log_warn("queue: open %s", incoming);
+		log_warn("queue: open %s", root);
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL)
 		if (de->d_name[0] != '.')
-			scan_host(qu, incoming, fd, de->d_name);
+			scan_host(qu, root, auth, fd, de->d_name);
 	closedir(d);
-	queue_sort(qu);
 	return 0;
 }
 
@@ -391,12 +399,12 @@ out:
  * the host folder or the file name, and only if it is a regular file
  * (a FIFO or device planted in incoming must not block or be read). */
 int
-queue_open(const char *incoming, const struct queue_file *f)
+queue_open(const struct queue_file *f)
 {
 	int in = -1, dir = -1, fd = -1;
 	struct stat st;
 
-	in = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	in = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (in != -1)
 		dir = openat(in, f->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);

@@ -112,8 +112,11 @@ status_queue(const struct config *cfg, int json)
 	size_t i, j;
 	int first = 1;
 
-	if (queue_scan(cfg->incoming, &q) == -1)
-		memset(&q, 0, sizeof q);
+	memset(&q, 0, sizeof q);
+	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
+	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+		queue_free(&q);
+	queue_sort(&q);
 	printf(json ? ",\"queue\":[" : "queue: %zu file(s)\n", q.nfiles);
 	for (i = 0; i < q.nfiles; i++) {
 		long long bytes = 0;
@@ -312,6 +315,116 @@ status_runs(const struct config *cfg, int json)
 	free(path);
 }
 
+/* The newest last_seen among the records of POOL, 0 if never seen. */
+static long long
+last_seen(const struct config *cfg, const char *pool)
+{
+	char *dir = xasprintf("%s/disks", cfg->state_dir), **names;
+	int i, n = list_dir(dir, &names);
+	long long best = 0;
+
+	for (i = 0; i < n; i++) {
+		char *path = xasprintf("%s/%s", dir, names[i]);
+		struct kv kv[10];
+		int k = read_kv(path, kv, 10);
+
+		if (k > 0 && strcmp(kv_get(kv, k, "pool"), pool) == 0 &&
+		    atoll(kv_get(kv, k, "last_seen")) > best)
+			best = atoll(kv_get(kv, k, "last_seen"));
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
+	return best;
+}
+
+static int
+overdue(const struct config *cfg, long long seen)
+{
+	return (long long)time(NULL) - seen >
+	    (long long)cfg->rotation_warn_days * 86400;
+}
+
+/* Is a rotation disk overdue (not seen for rotation_warn_days)?  The
+ * first one found goes into WHICH. */
+int
+status_overdue(const struct config *cfg, char *which, size_t len)
+{
+	size_t i;
+
+	for (i = 0; cfg->rotation[i] != NULL; i++)
+		if (overdue(cfg, last_seen(cfg, cfg->rotation[i]))) {
+			snprintf(which, len, "%s", cfg->rotation[i]);
+			return 1;
+		}
+	return 0;
+}
+
+struct lack {
+	int files;
+	long long bytes;
+	long long oldest;
+};
+
+static void
+lacking(const struct queue *q, const struct ledger *l, const char *pool,
+    struct lack *k)
+{
+	size_t i;
+
+	memset(k, 0, sizeof *k);
+	for (i = 0; i < q->nfiles; i++) {
+		if (q->files[i].reject != NULL || ledger_has(l, q->files[i].path, pool))
+			continue;
+		if (k->files++ == 0 || q->files[i].qn.seconds < k->oldest)
+			k->oldest = q->files[i].qn.seconds;
+		k->bytes += q->files[i].size;
+	}
+}
+
+static void
+status_rotation(const struct config *cfg, int json)
+{
+	struct queue q;
+	struct ledger l;
+	size_t i;
+
+	memset(&q, 0, sizeof q);
+	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
+	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+		queue_free(&q);
+	if (ledger_load(cfg->state_dir, &l) == -1)
+		memset(&l, 0, sizeof l);
+	printf(json ? ",\"rotation\":[" : "rotation:%s\n",
+	    cfg->rotation[0] ? "" : " none configured");
+	for (i = 0; cfg->rotation[i] != NULL; i++) {
+		long long seen = last_seen(cfg, cfg->rotation[i]);
+		struct lack k;
+		char t[64], o[64];
+
+		lacking(&q, &l, cfg->rotation[i], &k);
+		if (json) {
+			printf("%s{\"pool\":", i ? "," : "");
+			json_str(cfg->rotation[i]);
+			printf(",\"last_seen\":%lld,\"lacks_files\":%d,\"lacks_bytes\":"
+			    "%lld,\"oldest\":%lld,\"overdue\":%s}", seen, k.files,
+			    k.bytes, k.oldest, overdue(cfg, seen) ? "true" : "false");
+			continue;
+		}
+		when(seen, t, sizeof t);
+		when(k.oldest, o, sizeof o);
+		printf("  %-16s last here %s; lacks %d file(s), %lld bytes%s%s%s\n",
+		    cfg->rotation[i], t, k.files, k.bytes, k.files ? ", oldest from " :
+		    "", k.files ? o : "", overdue(cfg, seen) ?
+		    "  WARNING: overdue, plug it in" : "");
+	}
+	if (json)
+		printf("]");
+	queue_free(&q);
+	ledger_free(&l);
+}
+
 int
 status_show(const struct config *cfg, int json)
 {
@@ -320,6 +433,7 @@ status_show(const struct config *cfg, int json)
 	status_light(cfg, json);
 	status_queue(cfg, json);
 	status_disks(cfg, json);
+	status_rotation(cfg, json);
 	status_quarantine(cfg, json);
 	status_runs(cfg, json);
 	if (json)

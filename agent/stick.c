@@ -150,9 +150,12 @@ count_queued(const struct config *cfg)
 	struct queue q;
 	int n;
 
-	if (queue_scan(cfg->incoming, &q) == -1)
-		return -1;
-	n = (int)q.nfiles;
+	memset(&q, 0, sizeof q);
+	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
+	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+		n = -1;
+	else
+		n = (int)q.nfiles;
 	queue_free(&q);
 	return n;
 }

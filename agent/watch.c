@@ -60,6 +60,20 @@ watch_find(struct watch *w, const char *devnode)
 	return NULL;
 }
 
+/* The light when there is nothing else to say: off, or a short flash
+ * every five seconds while a rotation disk is overdue. */
+static void
+watch_idle(struct watch *w)
+{
+	char which[256], msg[320];
+
+	if (status_overdue(w->cfg, which, sizeof which)) {
+		snprintf(msg, sizeof msg, "backup disk %s is overdue", which);
+		indicator_set(w->cfg, IND_OVERDUE, msg);
+	} else
+		indicator_set(w->cfg, IND_IDLE, "waiting for a medium");
+}
+
 static void
 watch_forget(struct watch *w, const char *devnode)
 {
@@ -69,6 +83,7 @@ watch_forget(struct watch *w, const char *devnode)
 		return;
 	log_info("watch: %s removed", devnode);
 	*s = w->seen[--w->nseen];
+	watch_idle(w);
 }
 
 /* Records the insertion; returns 0 when it was seen already. */
@@ -161,7 +176,7 @@ watch_run(const struct config *cfg, const char *self, const char *cfg_path)
 		return -1;
 	}
 	log_info("watch: listening for block devices");
-	indicator_set(cfg, IND_IDLE, "waiting for a medium");
+	watch_idle(w);
 	watch_present(w);
 	while (!watch_quit) {
 		struct pollfd p = { media_monitor_fd(mm), POLLIN, 0 };

@@ -162,3 +162,26 @@ zstream_dataset(const struct zstream_head *h, char *out, size_t len)
 	out[n] = '\0';
 	return 0;
 }
+
+/* What a queued stream is, from its first bytes: a zfs send stream
+ * (begin record with the magic, either byte order), a zstd frame, or an
+ * OpenPGP message (a packet header has its top bit set). */
+enum stream_format
+zstream_sniff(const unsigned char *b, size_t n)
+{
+	size_t zl;
+	const unsigned char *zm = decompress_magic(&zl);
+	uint64_t magic;
+
+	if (n >= 16) {
+		memcpy(&magic, b + 8, sizeof magic);
+		if ((magic == DMU_BACKUP_MAGIC || magic == bswap_64(DMU_BACKUP_MAGIC)) &&
+		    get32(b, magic != DMU_BACKUP_MAGIC) == DRR_BEGIN)
+			return FORMAT_ZFS;
+	}
+	if (n >= zl && memcmp(b, zm, zl) == 0)
+		return FORMAT_ZSTD;
+	if (n >= 1 && (b[0] & 0x80))
+		return FORMAT_OPENPGP;
+	return FORMAT_UNKNOWN;
+}

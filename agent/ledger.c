@@ -1,0 +1,199 @@
+/*
+ * The rotation ledger, STATE/ledger: which backup pool has which queued
+ * file.  A file leaves the queue only when every pool of
+ * ingest.rotation has it.  Rewritten whole (temporary file, fsync,
+ * rename, fsync of the folder) so that a kill at any moment leaves the
+ * old or the new ledger, never half of one.  It is only a record: when
+ * a disk is plugged in its own snapshots are the truth, and a claim
+ * they do not back is dropped.
+ *
+ * One line per (file, pool): KEY TAB POOL TAB GUID TAB DATASET, where
+ * KEY is the queue file's path.  Lines that do not parse are skipped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "airgap-agent.h"
+
+#define LEDGER_LINE_MAX 2048
+
+static int
+clean_field(const char *s)
+{
+	return s[0] != '\0' && strpbrk(s, "\t\n") == NULL;
+}
+
+/* Parses one line into E; returns -1 when it is not a ledger line. */
+int
+ledger_parse_line(char *line, struct ledger_entry *e)
+{
+	char *f[4], *p = line, *end;
+	int i;
+
+	line[strcspn(line, "\n")] = '\0';
+	for (i = 0; i < 4; i++) {
+		f[i] = p;
+		p = strchr(p, '\t');
+		if (i < 3 && p == NULL)
+			return -1;
+		if (p != NULL)
+			*p++ = '\0';
+	}
+	if (p != NULL || !clean_field(f[0]) || !clean_field(f[1]) ||
+	    !clean_field(f[3]))
+		return -1;
+	errno = 0;
+	e->guid = strtoull(f[2], &end, 10);
+	if (errno || *end != '\0' || e->guid == 0)
+		return -1;
+	e->key = xstrdup(f[0]);
+	e->pool = xstrdup(f[1]);
+	e->dataset = xstrdup(f[3]);
+	return 0;
+}
+
+int
+ledger_load(const char *state_dir, struct ledger *l)
+{
+	char line[LEDGER_LINE_MAX];
+	FILE *f;
+
+	memset(l, 0, sizeof *l);
+	l->path = xasprintf("%s/ledger", state_dir);
+	if ((f = fopen(l->path, "re")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("ledger: open %s", l->path);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		struct ledger_entry e;
+
+		if (ledger_parse_line(line, &e) == -1) {
+			log_warnx("ledger: %s: skipping a malformed line", l->path);
+			continue;
+		}
+		l->e = xreallocarray(l->e, l->n + 1, sizeof *l->e);
+		l->e[l->n++] = e;
+	}
+	fclose(f);
+	return 0;
+}
+
+int
+ledger_save(const struct ledger *l)
+{
+	char *tmp = xasprintf("%s.tmp", l->path), *dir = xstrdup(l->path);
+	FILE *f = fopen(tmp, "we");
+	size_t i;
+	int rc = -1;
+
+	*strrchr(dir, '/') = '\0';
+	if (f == NULL) {
+		log_warn("ledger: create %s", tmp);
+		goto out;
+	}
+	for (i = 0; i < l->n; i++)
+		fprintf(f, "%s\t%s\t%" PRIu64 "\t%s\n", l->e[i].key, l->e[i].pool,
+		    l->e[i].guid, l->e[i].dataset);
+	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
+		log_warn("ledger: write %s", tmp);
+		fclose(f);
+		goto out;
+	}
+	if (fclose(f) == EOF || rename(tmp, l->path) == -1) {
+		log_warn("ledger: replace %s", l->path);
+		goto out;
+	}
+	rc = fsync_dir(dir);
+out:
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int
+ledger_has(const struct ledger *l, const char *key, const char *pool)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->e[i].key, key) == 0 && strcmp(l->e[i].pool, pool) == 0)
+			return 1;
+	return 0;
+}
+
+void
+ledger_add(struct ledger *l, const char *key, const char *pool, uint64_t guid,
+    const char *dataset)
+{
+	struct ledger_entry *e;
+
+	if (ledger_has(l, key, pool) || !clean_field(key) || !clean_field(dataset))
+		return;
+	l->e = xreallocarray(l->e, l->n + 1, sizeof *l->e);
+	e = &l->e[l->n++];
+	e->key = xstrdup(key);
+	e->pool = xstrdup(pool);
+	e->guid = guid;
+	e->dataset = xstrdup(dataset);
+}
+
+static void
+entry_free(struct ledger_entry *e)
+{
+	free(e->key);
+	free(e->pool);
+	free(e->dataset);
+}
+
+void
+ledger_drop(struct ledger *l, size_t i)
+{
+	entry_free(&l->e[i]);
+	l->e[i] = l->e[--l->n];
+}
+
+/* The file left the queue: nothing more to remember about it. */
+void
+ledger_forget(struct ledger *l, const char *key)
+{
+	size_t i = 0;
+
+	while (i < l->n)
+		if (strcmp(l->e[i].key, key) == 0)
+			ledger_drop(l, i);
+		else
+			i++;
+}
+
+/* Does every pool of the rotation have KEY? */
+int
+ledger_complete(const struct ledger *l, char *const *rotation, const char *key,
+    const char **missing)
+{
+	size_t i;
+
+	for (i = 0; rotation[i] != NULL; i++)
+		if (!ledger_has(l, key, rotation[i])) {
+			*missing = rotation[i];
+			return 0;
+		}
+	return 1;
+}
+
+void
+ledger_free(struct ledger *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		entry_free(&l->e[i]);
+	free(l->e);
+	free(l->path);
+	memset(l, 0, sizeof *l);
+}
