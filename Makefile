@@ -25,7 +25,8 @@ SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/lock.c \
 OBJS = $(SRCS:.c=.o)
 BIN = agent/airgap-agent
 
-UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config
+UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config \
+	tests/unit/test_ledger
 
 all: $(BIN)
 
@@ -37,6 +38,50 @@ agent/%.o: agent/%.c agent/airgap-agent.h
 
 tests/unit/%: tests/unit/%.c tests/unit/unit.h $(OBJS) agent/airgap-agent.h
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iagent -o $@ $< $(OBJS) $(LDLIBS)
+
+# Sanitizer builds live under build/: the same sources, other flags.
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+ASAN_OBJS = $(SRCS:agent/%.c=build/asan/%.o)
+FUZZ_CC = clang
+FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_OBJS = $(SRCS:agent/%.c=build/fuzz/%.o)
+FUZZERS = queue_name zstream config ledger
+FUZZ_SECONDS ?= 10
+
+build/asan/%.o: agent/%.c agent/airgap-agent.h
+	@mkdir -p build/asan
+	$(CC) -std=gnu11 -Wall -Wextra -Werror $(ASAN_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/asan/airgap-agent: $(ASAN_OBJS) build/asan/main.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/unit/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJS)
+	@mkdir -p build/asan/unit
+	$(CC) -std=gnu11 $(ASAN_FLAGS) $(PKG_CFLAGS) -Iagent -o $@ $< $(ASAN_OBJS) $(LDLIBS)
+
+build/fuzz/%.o: agent/%.c agent/airgap-agent.h
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) -std=gnu11 -Wall -Wextra -Werror $(FUZZ_FLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined \
+		$(PKG_CFLAGS) -Iagent -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+# Each fuzzer runs FUZZ_SECONDS from the seed corpus (copied, so the
+# repository's corpus stays as it is).  "make fuzz" runs ten minutes each.
+fuzz-run: $(FUZZERS:%=build/fuzz/fuzz_%)
+	@for f in $(FUZZERS); do \
+		d=build/fuzz/corpus-$$f; mkdir -p $$d; cp -n tests/fuzz/corpus/$$f/* $$d/; \
+		build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=1024 -artifact_prefix=build/fuzz/$$f- $$d >build/fuzz/$$f.log 2>&1 \
+			&& echo "fuzz $$f: $(FUZZ_SECONDS) s, no crash" \
+			|| { echo "fuzz $$f: FAILED (build/fuzz/$$f.log)"; tail -30 build/fuzz/$$f.log; exit 1; }; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-run FUZZ_SECONDS=600
 
 deps:
 	scripts/deps
@@ -66,5 +111,6 @@ install: all
 
 clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
+	rm -rf build
 
-.PHONY: all deps check demo bench install clean
+.PHONY: all deps check demo bench install clean fuzz fuzz-run

@@ -13,13 +13,17 @@
 
 static int log_stderr;
 static int log_verbose;
+static int log_nowhere;
 
+/* TO_STDERR: 1 also to stderr, 0 syslog only, -1 nowhere (fuzzing). */
 void
 log_init(int to_stderr, int verbose)
 {
-	log_stderr = to_stderr;
+	log_stderr = to_stderr > 0;
+	log_nowhere = to_stderr < 0;
 	log_verbose = verbose;
-	openlog(AGENT_NAME, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	if (!log_nowhere)
+		openlog(AGENT_NAME, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 static void
@@ -27,6 +31,8 @@ vlog(int pri, const char *fmt, va_list ap)
 {
 	char msg[2048];
 
+	if (log_nowhere)
+		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (log_stderr)
 		fprintf(stderr, "%s: %s\n", AGENT_NAME, msg);
@@ -40,6 +46,8 @@ vlog_errno(int pri, const char *fmt, va_list ap)
 	char msg[2048];
 	int saved = errno;
 
+	if (log_nowhere)
+		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (log_stderr)
 		fprintf(stderr, "%s: %s: %s\n", AGENT_NAME, msg, strerror(saved));

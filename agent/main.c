@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "airgap-agent.h"
@@ -164,6 +165,8 @@ main(int argc, char **argv)
 	    verbose);
 	/* A receiver that dies must show up as EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Reports, the ledger, quarantined files: for root's eyes only. */
+	umask(077);
 	if (config_load(path, &cfg) == -1)
 		return EXIT_USAGE;
 	rc = run(&cfg, path, argc, argv);

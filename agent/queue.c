@@ -147,7 +147,7 @@ queue_parse_name(const char *dir_host, const char *name, struct queue_name *q,
 		return *why = "name too long", -1;
 	if (parse_prefix(&s) == -1)
 		return *why = "not a queue file name", -1;
-	if (parse_number(&s, '.', 20, &q->seconds) == -1 ||
+	if (parse_number(&s, '.', 18, &q->seconds) == -1 ||
 	    parse_number(&s, '.', 9, &q->nanos) == -1 ||
 	    parse_number(&s, '_', 10, &q->pid) == -1)
 		return *why = "malformed timestamp (want SECONDS.NANOS.PID_)", -1;

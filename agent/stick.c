@@ -73,7 +73,9 @@ stick_mount(struct stick *s)
 	if (strcmp(type, "vfat") == 0 || strcmp(type, "exfat") == 0)
 		snprintf(data, sizeof data, "uid=%u,gid=%u,umask=077",
 		    (unsigned)s->uid, (unsigned)s->gid);
+	/* The NNCP user must be able to pass through mount_dir. */
 	if ((mkdir(s->cfg->mount_dir, 0755) == -1 && errno != EEXIST) ||
+	    chmod(s->cfg->mount_dir, 0755) == -1 ||
 	    (mkdir(s->mnt, 0700) == -1 && errno != EEXIST)) {
 		log_warn("stick: mkdir %s", s->mnt);
 		return -1;
@@ -221,6 +223,9 @@ stick_write_report(struct stick *s)
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	/* Readable on the machine that reads the stick next. */
+	if (fd != -1)
+		(void)fchmod(fd, 0644);
 	if (fd == -1 || dprintf(fd, "airgap-agent report, %s\n\n%s", stamp,
 	    s->report.data ? s->report.data : "") < 0 || fsync(fd) == -1)
 		log_warn("stick: write %s", path);

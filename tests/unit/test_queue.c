@@ -65,6 +65,7 @@ test_bad(void)
 		"bakfsfmt2-x.2.3_laptop@tank@fs",
 		"bakfsfmt2-1.1234567890.3_laptop@tank@fs",
 		"bakfsfmt2-123456789012345678901.2.3_laptop@tank@fs",
+		"bakfsfmt2-9999999999999999999.2.3_laptop@tank@fs",
 		"nncpfile0123456789abcdef",
 		"",
 		NULL
