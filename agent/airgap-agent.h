@@ -232,6 +232,7 @@ int zfs_pool_guid(const struct config *, const char *pool, uint64_t *);
 int zfs_import(const struct config *, const char *guid);
 int zfs_export(const struct config *, const char *pool);
 int zfs_available(const struct config *, const char *pool, uint64_t *);
+int zfs_wait_absent(const struct config *, const char *ds, int seconds);
 
 /* decompress.c */
 struct decompress;

@@ -77,6 +77,7 @@ struct file_ctx {
 	uint64_t verified_guid;
 	struct stat st;               /* the file when it was opened */
 	int fd;
+	int fresh;                    /* the receive creates the dataset */
 };
 
 static enum pipe_action
@@ -103,8 +104,10 @@ last_component(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* NNCP may have appended ".N" to the name; the stream's own dataset
- * name tells whether that suffix belongs to the dataset. */
+/* The stream's own dataset name must end like DEST: a stream of
+ * pool/home is not received into laptop/pool/fs.  NNCP may have
+ * appended ".N" to the name on a clash; the stream tells whether that
+ * suffix belongs to the dataset. */
 static const char *
 pick_dest(struct file_ctx *c, const struct zstream_head *h)
 {
@@ -115,9 +118,9 @@ pick_dest(struct file_ctx *c, const struct zstream_head *h)
 	if (zstream_dataset(h, sent, sizeof sent) == -1)
 		return NULL;
 	leaf = last_component(sent);
-	if (strcmp(last_component(q->dest), leaf) == 0 || q->dest_alt[0] == '\0')
+	if (strcmp(last_component(q->dest), leaf) == 0)
 		return q->dest;
-	if (strcmp(last_component(q->dest_alt), leaf) == 0)
+	if (q->dest_alt[0] != '\0' && strcmp(last_component(q->dest_alt), leaf) == 0)
 		return q->dest_alt;
 	return NULL;
 }
@@ -154,6 +157,7 @@ decide_new(struct file_ctx *c, const struct zstream_head *h, const char *dest)
 		return stop(c, OUT_WAITING, "a parent dataset's stream is queued");
 	if (zfs_create_parents(c->ing->cfg, c->dataset) == -1)
 		return stop(c, OUT_FAILED, "cannot create parent datasets");
+	c->fresh = 1;
 	return h->compound ? PIPE_SCAN : PIPE_RECEIVE;
 }
 
@@ -354,6 +358,8 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 		o = after_pass(&c, &r);
 	}
 	close(job.fd);
+	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED))
+		zfs_wait_absent(ing->cfg, c.dataset, 10);
 	snprintf(reason, len, "%s", c.reason);
 	st->guid = r.final_guid ? r.final_guid : zstream_first_guid(&r.head);
 	if (r.head.compound && r.final_guid == 0)

@@ -45,21 +45,24 @@ cmd_check(const struct config *cfg)
 	return EXIT_OK;
 }
 
+/* A state folder others could write is a configuration error. */
 static int
 prepare(const struct config *cfg)
 {
-	if (gpg_init() == -1 || mkdir_private(cfg->state_dir) == -1)
-		return -1;
-	return 0;
+	if (mkdir_private(cfg->state_dir) == -1)
+		return EXIT_USAGE;
+	if (gpg_init() == -1)
+		return EXIT_FAILED;
+	return EXIT_OK;
 }
 
 static int
 cmd_ingest(const struct config *cfg, const char *pool)
 {
-	int lock;
+	int lock, rc;
 
-	if (prepare(cfg) == -1)
-		return EXIT_FAILED;
+	if ((rc = prepare(cfg)) != EXIT_OK)
+		return rc;
 	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
 		return EXIT_FAILED;
 	return ingest_run(cfg, pool, NULL, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
@@ -83,8 +86,8 @@ cmd_handle(const struct config *cfg, const char *devnode)
 {
 	int rc;
 
-	if (prepare(cfg) == -1)
-		return EXIT_FAILED;
+	if ((rc = prepare(cfg)) != EXIT_OK)
+		return rc;
 	rc = handle_device(cfg, devnode);
 	return rc == HANDLE_SAFE ? EXIT_OK : rc == HANDLE_NOT_OURS ?
 	    EXIT_NOT_OURS : EXIT_FAILED;
@@ -95,14 +98,15 @@ cmd_watch(const struct config *cfg, const char *cfg_path)
 {
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	int rc;
 
 	if (n <= 0) {
 		log_warn("readlink /proc/self/exe");
 		return EXIT_FAILED;
 	}
 	self[n] = '\0';
-	if (prepare(cfg) == -1)
-		return EXIT_FAILED;
+	if ((rc = prepare(cfg)) != EXIT_OK)
+		return rc;
 	return watch_run(cfg, self, cfg_path) == 0 ? EXIT_OK : EXIT_FAILED;
 }
 

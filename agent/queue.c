@@ -328,26 +328,49 @@ out:
 	return rc;
 }
 
-/* Moves the file under STATE/quarantine/HOST/ and writes the reason
- * beside it.  Never overwrites an earlier quarantined file. */
+/* FNV-1a: a short, stable tag for a name too long to keep whole. */
+static uint64_t
+name_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Where a file goes in quarantine: its own name, unless that and
+ * ".reason" would not fit in a file name, or the name is taken. */
 static char *
 quarantine_target(const char *qdir, const char *name)
 {
-	char *to = xasprintf("%s/%s", qdir, name);
+	char base[QUEUE_NAME_MAX + 1], *to;
 	int i;
 
+	snprintf(base, sizeof base, "%s", name);
+	to = xasprintf("%s/%s", qdir, base);
 	for (i = 1; access(to, F_OK) == 0 && i < 1000; i++) {
 		free(to);
-		to = xasprintf("%s/%s.q%d", qdir, name, i);
+		to = xasprintf("%s/%s.q%d", qdir, base, i);
+	}
+	if (strlen(strrchr(to, '/') + 1) + strlen(".reason") > QUEUE_NAME_MAX) {
+		free(to);
+		snprintf(base, sizeof base, "%.200s-%016llx", name,
+		    (unsigned long long)name_hash(name));
+		to = xasprintf("%s/%s", qdir, base);
+		for (i = 1; access(to, F_OK) == 0 && i < 1000; i++) {
+			free(to);
+			to = xasprintf("%s/%s.q%d", qdir, base, i);
+		}
 	}
 	return to;
 }
 
 static int
-write_reason(const char *to, const char *reason)
+write_reason(const char *to, const char *name, const char *reason)
 {
 	char *path = xasprintf("%s.reason", to);
-	char *text = xasprintf("%s\n", reason);
+	char *text = xasprintf("%s\nfile: %s\n", reason, name);
 	int fd, rc = -1;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
@@ -363,6 +386,8 @@ write_reason(const char *to, const char *reason)
 	return rc;
 }
 
+/* Moves the file under STATE/quarantine/HOST/ and writes the reason
+ * beside it.  Never overwrites an earlier quarantined file. */
 int
 queue_quarantine(const char *state_dir, const struct queue_file *f,
     const char *reason)
@@ -376,7 +401,7 @@ queue_quarantine(const char *state_dir, const struct queue_file *f,
 	if (mkdir_private(top) == -1 || mkdir_private(qdir) == -1)
 		goto out;
 	to = quarantine_target(qdir, f->name);
-	if (write_reason(to, reason) == -1)
+	if (write_reason(to, f->name, reason) == -1)
 		goto out;
 	if (rename(f->path, to) == -1) {
 		if (errno != EXDEV || copy_file(f->path, to) == -1 ||

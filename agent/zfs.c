@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "airgap-agent.h"
 
@@ -270,4 +271,23 @@ zfs_available(const struct config *cfg, const char *pool, uint64_t *bytes)
 	if (rc != 0)
 		log_warnx("zfs: cannot read the free space of %s", pool);
 	return rc == 0 ? 0 : -1;
+}
+
+/* After a killed receive into a new dataset: zfs-fuse discards the
+ * partial dataset a moment after its receiver died.  Waits up to
+ * SECONDS for it to go, so that nothing half-received is left listed
+ * when the agent reports. */
+int
+zfs_wait_absent(const struct config *cfg, const char *ds, int seconds)
+{
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	int i;
+
+	for (i = 0; i < seconds * 5; i++) {
+		if (!dataset_exists(cfg, ds))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	log_warnx("zfs: partial receive %s is still listed", ds);
+	return -1;
 }
