@@ -83,11 +83,33 @@ fuzz-run: $(FUZZERS:%=build/fuzz/fuzz_%)
 fuzz:
 	$(MAKE) fuzz-run FUZZ_SECONDS=600
 
+# The whole suite against the sanitizer build.
+check-asan: deps
+	$(MAKE) all build/asan/airgap-agent $(UNIT_TESTS:tests/unit/%=build/asan/unit/%)
+	AIRGAP_AGENT=$(CURDIR)/build/asan/airgap-agent UNIT_DIR=$(CURDIR)/build/asan/unit \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run
+
+# The unit programs under valgrind memcheck: any error fails.
+check-valgrind: deps
+	$(MAKE) all $(UNIT_TESTS)
+	UNIT_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite" tests/run unit/
+
+CPPCHECK_FLAGS = --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	--std=c11 --inline-suppr --suppress=missingIncludeSystem -Iagent
+
+lint:
+	cppcheck $(CPPCHECK_FLAGS) agent/*.c
+	clang-tidy --quiet agent/*.c -- -std=gnu11 $(PKG_CFLAGS) 2>/dev/null
+	shellcheck scripts/deps scripts/demo scripts/bench tests/run tests/*.sh
+	@echo "lint: no findings"
+
 deps:
 	scripts/deps
 
 check: deps
 	$(MAKE) all $(UNIT_TESTS)
+	$(MAKE) fuzz-run
 	tests/run
 
 demo: deps
@@ -113,4 +135,5 @@ clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
 	rm -rf build
 
-.PHONY: all deps check demo bench install clean fuzz fuzz-run
+.PHONY: all deps check check-asan check-valgrind lint demo bench install clean \
+	fuzz fuzz-run

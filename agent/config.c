@@ -388,6 +388,8 @@ load_medium(const char *path, const config_setting_t *s, struct media_cfg *m)
 		free(role);
 		return -1;
 	}
+	if (role == NULL)
+		return -1;
 	if (strcmp(role, "transport") == 0)
 		m->role = ROLE_TRANSPORT;
 	else if (strcmp(role, "backup") == 0)

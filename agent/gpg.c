@@ -340,7 +340,8 @@ signer_listed(const char *home, const char *fpr, const struct host_cfg *h)
 		for (sk = key->subkeys; sk != NULL && !ok; sk = sk->next)
 			if (sk->fpr != NULL && strcasecmp(sk->fpr, fpr) == 0)
 				ok = 1;
-		for (i = 0; ok && h->signers[i] != NULL; i++)
+		for (i = 0; ok && key->subkeys->fpr != NULL &&
+		    h->signers[i] != NULL; i++)
 			if (strcasecmp(h->signers[i], key->subkeys->fpr) == 0)
 				ok = 2;
 	}
@@ -382,7 +383,8 @@ check_signatures(gpgme_ctx_t ctx, const char *home, const struct host_cfg *h,
 	}
 	if (r->signer[0] == '\0')
 		return set_result(r, GPG_BAD_SIGNER,
-		    "signed by %s, not one of the host's signers", bad_fpr);
+		    "signed by %s, not one of the host's signers",
+		    bad_fpr ? bad_fpr : "?");
 	return set_result(r, GPG_OK, "signed by %s", r->signer);
 }
 

@@ -208,6 +208,20 @@ pool_low(struct ingest *ing)
 	return ing->full;
 }
 
+static int
+same_begin(const struct zstream_begin *a, const struct zstream_begin *b)
+{
+	return a->toguid == b->toguid && a->fromguid == b->fromguid &&
+	    strcmp(a->toname, b->toname) == 0;
+}
+
+static int
+same_head(const struct zstream_head *a, const struct zstream_head *b)
+{
+	return a->compound == b->compound && a->swapped == b->swapped &&
+	    same_begin(&a->outer, &b->outer) && same_begin(&a->first, &b->first);
+}
+
 static enum pipe_action
 on_head(void *arg, const struct zstream_head *h)
 {
@@ -217,7 +231,7 @@ on_head(void *arg, const struct zstream_head *h)
 	const char *dest;
 
 	if (c->mode == MODE_RECEIVE) {
-		if (memcmp(h, &c->verified, sizeof *h) != 0)
+		if (!same_head(h, &c->verified))
 			return stop(c, OUT_FAILED, "file changed between passes");
 		return PIPE_RECEIVE;
 	}
@@ -656,8 +670,10 @@ ingest_verify(const struct config *cfg, const char *path)
 	f.name = (char *)(slash ? path + (slash - dir) + 1 : path);
 	if (slash != NULL)
 		*slash = '\0';
-	else
-		strcpy(dir, ".");
+	else {
+		free(dir);
+		dir = xstrdup(".");
+	}
 	slash = strrchr(dir, '/');
 	f.host = slash ? slash + 1 : dir;
 	top = slash ? dir : ".";

@@ -155,20 +155,23 @@ void
 ledger_drop(struct ledger *l, size_t i)
 {
 	entry_free(&l->e[i]);
-	l->e[i] = l->e[--l->n];
+	if (i != --l->n)
+		l->e[i] = l->e[l->n];
 }
 
 /* The file left the queue: nothing more to remember about it. */
 void
 ledger_forget(struct ledger *l, const char *key)
 {
-	size_t i = 0;
+	size_t i, kept = 0;
 
-	while (i < l->n)
+	for (i = 0; i < l->n; i++) {
 		if (strcmp(l->e[i].key, key) == 0)
-			ledger_drop(l, i);
+			entry_free(&l->e[i]);
 		else
-			i++;
+			l->e[kept++] = l->e[i];
+	}
+	l->n = kept;
 }
 
 /* Does every pool of the rotation have KEY? */

@@ -65,7 +65,9 @@ cmd_ingest(const struct config *cfg, const char *pool)
 		return rc;
 	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
 		return EXIT_FAILED;
-	return ingest_run(cfg, pool, NULL, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
+	rc = ingest_run(cfg, pool, NULL, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
+	close(lock);
+	return rc;
 }
 
 static int

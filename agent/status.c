@@ -122,7 +122,7 @@ status_queue(const struct config *cfg, int json)
 		long long bytes = 0;
 		int count = 0;
 
-		for (j = 0; j < i && strcmp(q.files[j].host, q.files[i].host); j++)
+		for (j = 0; j < i && strcmp(q.files[j].host, q.files[i].host) != 0; j++)
 			;
 		if (j < i)
 			continue; /* host already counted */
