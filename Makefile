@@ -101,7 +101,7 @@ CPPCHECK_FLAGS = --quiet --error-exitcode=1 --enable=warning,performance,portabi
 lint:
 	cppcheck $(CPPCHECK_FLAGS) agent/*.c
 	clang-tidy --quiet agent/*.c -- -std=gnu11 $(PKG_CFLAGS) 2>/dev/null
-	shellcheck scripts/deps scripts/demo scripts/bench tests/run tests/*.sh
+	shellcheck scripts/* tests/run tests/*.sh
 	@echo "lint: no findings"
 
 deps:

@@ -194,6 +194,9 @@ lab_cleanup() {
 
 	set +o errexit
 	trap - ERR
+	# A TERM or INT now (the runner's timeout signals the whole process
+	# group) must not cut the cleanup short.
+	trap '' INT TERM
 	[ -n "$LAB" ] || exit "$rc"
 
 	for hook in "${LAB_CLEANUP_FIRST[@]}"; do
@@ -1252,11 +1255,12 @@ lab_indicators() {
 # mount_dir, nncp (backupsvr's config), media with the lab's labels,
 # status (the fake LED and beeper), short timeouts.
 lab_appliance_config() {
-	local old='timeouts = { command = 60; stall = 60; };' bin_dir
+	local bin_dir
 
 	lab_config "$@"
-	grep -qxF "$old" "$CONF" || lab_die "lab_config wrote no timeouts line"
-	sed -i "/^timeouts = { command = 60; stall = 60; };\$/d" "$CONF"
+	# lab_config's one-line timeouts group is replaced by a complete one.
+	grep -q '^timeouts = {.*};$' "$CONF" || lab_die "lab_config wrote no one-line timeouts group"
+	sed -i '/^timeouts = {.*};$/d' "$CONF"
 	bin_dir=$(dirname "$(command -v nncp-xfer)")
 	cat >>"$CONF" <<EOF
 mount_dir = "$MOUNT_DIR";
