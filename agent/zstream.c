@@ -114,25 +114,34 @@ zstream_parse_head(const unsigned char *buf, size_t len, struct zstream_head *h,
 	return parse_compound(buf, len, payload, swap, h, why);
 }
 
-/* The last end record that names a snapshot: a plain stream ends with
- * it, a compound one has the outer end record (guid 0) after it. */
+/* The guid of the last snapshot, from the end records: a plain stream
+ * ends with its end record; a compound one with the last substream's
+ * end record followed by the outer one (guid 0).  A compound stream cut
+ * right after an inner end record (the sender died between snapshots)
+ * lacks the outer one and is refused. */
 int
 zstream_parse_tail(const unsigned char *tail, size_t len,
     const struct zstream_head *h, uint64_t *toguid)
 {
-	const unsigned char *p;
-	int i;
+	const unsigned char *last, *inner;
 
 	*toguid = 0;
-	for (i = 1; i <= 2 && (size_t)i * ZSTREAM_RECORD <= len; i++) {
-		p = tail + len - (size_t)i * ZSTREAM_RECORD;
-		if (get32(p, h->swapped) != DRR_END)
-			return -1;
-		*toguid = get64(p + 40, h->swapped);
-		if (*toguid != 0)
-			return 0;
+	if (len < ZSTREAM_RECORD)
+		return -1;
+	last = tail + len - ZSTREAM_RECORD;
+	if (get32(last, h->swapped) != DRR_END)
+		return -1;
+	if (!h->compound) {
+		*toguid = get64(last + 40, h->swapped);
+		return *toguid != 0 ? 0 : -1;
 	}
-	return -1;
+	if (len < 2 * ZSTREAM_RECORD || get64(last + 40, h->swapped) != 0)
+		return -1;
+	inner = last - ZSTREAM_RECORD;
+	if (get32(inner, h->swapped) != DRR_END)
+		return -1;
+	*toguid = get64(inner + 40, h->swapped);
+	return *toguid != 0 ? 0 : -1;
 }
 
 /* The snapshot a stream needs on the destination, 0 for a full one. */

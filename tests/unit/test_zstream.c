@@ -84,6 +84,8 @@ test_compound(void)
 	end(b + 4 * REC, 333, 0);
 	end(b + 5 * REC, 0, 0);
 	CHECK(zstream_parse_tail(b, sizeof b, &h, &g) == 0 && g == 333);
+	/* cut after an inner end record: the outer one is missing */
+	CHECK(zstream_parse_tail(b, 5 * REC, &h, &g) == -1);
 	/* no end record after the outer begin */
 	begin(b + REC, 1, 222, 111, "tank/fs@s2", 0);
 	CHECK(zstream_parse_head(b, 3 * REC, &h, &why) == -1);
