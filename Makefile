@@ -130,6 +130,10 @@ install: all
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 644 config/airgap-agent.conf $(DESTDIR)$(SHAREDIR)/airgap-agent.conf.example
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PREFIX)/bin
+	install -m 644 docs/airgap-agent.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 docs/airgap-agent.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 755 scripts/airgap-queue scripts/airgap-fanout $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
