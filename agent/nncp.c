@@ -27,7 +27,10 @@ nncp_run(const struct config *cfg, const char *tool, const char *nncp_cfg,
 	argv[n++] = bin;
 	argv[n++] = "-cfg";
 	argv[n++] = (char *)nncp_cfg;
-	argv[n++] = "-noprogress";
+	/* Progress lines carry ANSI escapes even into a pipe; nncp-stat
+	 * has no such output and refuses the flag. */
+	if (strcmp(tool, "nncp-stat") != 0)
+		argv[n++] = "-noprogress";
 	while (*args != NULL && n < NNCP_ARGV_MAX - 1)
 		argv[n++] = (char *)*args++;
 	argv[n] = NULL;

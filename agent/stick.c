@@ -36,6 +36,9 @@ struct stick {
 	char *xfer;
 	uid_t uid;
 	gid_t gid;
+	uid_t orig_uid; /* who owned the NNCP folder before: gets it back */
+	gid_t orig_gid;
+	int had_xfer;
 	int mounted;
 	struct buf report; /* what goes onto the stick at the end */
 	int problems;
@@ -93,7 +96,9 @@ stick_mount(struct stick *s)
 	return 0;
 }
 
-static struct stick *walk_stick; /* nftw has no argument for its callback */
+/* nftw has no argument for its callback. */
+static uid_t walk_uid;
+static gid_t walk_gid;
 static long walk_entries;
 
 static int
@@ -103,10 +108,38 @@ walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	(void)ftw;
 	if (++walk_entries > STICK_MAX_ENTRIES)
 		return 1;
-	if ((st->st_uid != walk_stick->uid || st->st_gid != walk_stick->gid) &&
-	    lchown(path, walk_stick->uid, walk_stick->gid) == -1)
+	if ((st->st_uid != walk_uid || st->st_gid != walk_gid) &&
+	    lchown(path, walk_uid, walk_gid) == -1)
 		log_warn("stick: chown %s", path);
 	return 0;
+}
+
+/* Gives every entry under DIR to UID:GID: links are changed, never
+ * followed, and other filesystems are not entered. */
+static int
+chown_tree(const char *dir, uid_t uid, gid_t gid)
+{
+	walk_uid = uid;
+	walk_gid = gid;
+	walk_entries = 0;
+	return nftw(dir, walk_chown, 16, FTW_PHYS | FTW_MOUNT);
+}
+
+static int
+is_fat(const struct stick *s)
+{
+	return strcmp(s->m->fstype, "vfat") == 0 || strcmp(s->m->fstype, "exfat") == 0;
+}
+
+/* The machine that writes the stick next (the spooler) finds its NNCP
+ * folder owned as it left it. */
+static void
+stick_restore_owner(struct stick *s)
+{
+	if (s->had_xfer && !is_fat(s) && chown_tree(s->xfer, s->orig_uid,
+	    s->orig_gid) != 0)
+		log_warnx("stick: could not give %s back to uid %u", s->xfer,
+		    (unsigned)s->orig_uid);
 }
 
 /* An ext4 stick keeps the uids of the machine that wrote it: give the
@@ -118,7 +151,11 @@ stick_prepare_xfer(struct stick *s)
 	struct stat st;
 	int rc;
 
-	if (lstat(s->xfer, &st) == -1) {
+	if (lstat(s->xfer, &st) == 0) {
+		s->had_xfer = 1;
+		s->orig_uid = st.st_uid;
+		s->orig_gid = st.st_gid;
+	} else {
 		if (errno != ENOENT || mkdir(s->xfer, 0700) == -1 ||
 		    lstat(s->xfer, &st) == -1) {
 			log_warn("stick: %s", s->xfer);
@@ -130,11 +167,9 @@ stick_prepare_xfer(struct stick *s)
 		note(s, 1, "%s on the stick is not a folder", s->cfg->nncp_xfer_dir);
 		return -1;
 	}
-	if (strcmp(s->m->fstype, "vfat") == 0 || strcmp(s->m->fstype, "exfat") == 0)
+	if (is_fat(s))
 		return 0;
-	walk_stick = s;
-	walk_entries = 0;
-	rc = nftw(s->xfer, walk_chown, 16, FTW_PHYS | FTW_MOUNT);
+	rc = chown_tree(s->xfer, s->uid, s->gid);
 	if (rc != 0) {
 		note(s, 1, "the NNCP folder has more than %d entries or cannot be "
 		    "read; not touching it", STICK_MAX_ENTRIES);
@@ -289,7 +324,7 @@ stick_work(struct stick *s, int *reboot)
 int
 stick_run(const struct config *cfg, const struct medium *m)
 {
-	struct stick s = { cfg, m, NULL, NULL, 0, 0, 0, { 0 }, 0 };
+	struct stick s = { .cfg = cfg, .m = m };
 	const char *base = strrchr(m->devnode, '/');
 	int reboot = 0, rc;
 
@@ -299,8 +334,10 @@ stick_run(const struct config *cfg, const struct medium *m)
 		goto out;
 	}
 	s.xfer = xasprintf("%s/%s", s.mnt, cfg->nncp_xfer_dir);
-	if (stick_prepare_xfer(&s) == 0)
+	if (stick_prepare_xfer(&s) == 0) {
 		stick_work(&s, &reboot);
+		stick_restore_owner(&s);
+	}
 	stick_write_report(&s);
 	rc = s.problems ? 1 : 0;
 	if (stick_unmount(&s) == -1)
