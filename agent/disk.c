@@ -138,6 +138,11 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 	ingest_rc = ingest_run(cfg, m->label, m->cfg->incoming, &r->sum);
 	if (disk_export(cfg, m, r) == -1)
 		goto out;
+	if (zfs_hung()) {
+		disk_fail(r, DISK_REBOOT, "a zfs command on %s hung; reboot before "
+		    "trusting this disk again", m->label);
+		goto out;
+	}
 	disk_power_off(cfg, m);
 	if (ingest_rc == -1) {
 		disk_fail(r, DISK_FAILED, "exported; some files were not ingested "

@@ -487,6 +487,10 @@ ingest_pass(struct ingest *ing, struct file_state *st)
 			snprintf(st[i].reason, sizeof st[i].reason,
 			    "pool nearly full (min_free_mb)");
 			o = OUT_FAILED;
+		} else if (zfs_hung()) {
+			snprintf(st[i].reason, sizeof st[i].reason,
+			    "zfs hung (suspended pool?); not tried");
+			o = OUT_FAILED;
 		} else
 			o = ingest_file(ing, f, &st[i]);
 		st[i].out = o;

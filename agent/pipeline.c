@@ -82,9 +82,11 @@ recv_write(struct pipeline *p, const unsigned char *b, size_t n)
 
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r == 0)
+		if (r == 0) {
+			zfs_mark_hung();
 			return pipe_fail(p, PIPE_FAILED,
 			    "zfs receive made no progress (stall timeout)");
+		}
 		w = write(p->recv_fd, b, n);
 		if (w == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -271,8 +273,10 @@ finish_receive(struct pipeline *p)
 	if (recv_write(p, p->stage, p->fill) == -1)
 		return -1;
 	child_close_stdin(p->recv);
-	if (child_wait(p->recv, p->job->cfg->timeout_stall, &status) == -1)
+	if (child_wait(p->recv, p->job->cfg->timeout_stall, &status) == -1) {
+		zfs_mark_hung();
 		return pipe_fail(p, PIPE_FAILED, "zfs receive did not finish");
+	}
 	if (!child_ok(status)) {
 		snprintf(why, sizeof why, "zfs receive %s",
 		    child_status_str(status, s, sizeof s));

@@ -32,6 +32,24 @@ build_argv(char **argv, const char *bin, const char *const *fixed,
 	return 0;
 }
 
+/* Set once a zfs or zpool command hung in this process: the pool is
+ * most likely suspended, and every further command would hang too. */
+static int zfs_hung_seen;
+
+void
+zfs_mark_hung(void)
+{
+	if (!zfs_hung_seen)
+		log_warnx("zfs: a command hung; the pool is probably suspended");
+	zfs_hung_seen = 1;
+}
+
+int
+zfs_hung(void)
+{
+	return zfs_hung_seen;
+}
+
 /* 0: it worked; 1: it failed; -1: it could not run; ZFS_TIMEOUT: it
  * hung (a suspended pool) and was killed, or could not be. */
 static int
@@ -40,8 +58,14 @@ run_for(char **argv, struct buf *out, int timeout)
 	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, timeout, NULL };
 	int status;
 
-	if (child_run(&o, out, &status) == -1)
-		return errno == ETIMEDOUT ? ZFS_TIMEOUT : -1;
+	if (zfs_hung_seen)
+		return ZFS_TIMEOUT;
+	if (child_run(&o, out, &status) == -1) {
+		if (errno != ETIMEDOUT)
+			return -1;
+		zfs_mark_hung();
+		return ZFS_TIMEOUT;
+	}
 	return child_ok(status) ? 0 : 1;
 }
 
