@@ -519,16 +519,17 @@ check_file(const char *path)
 	return 0;
 }
 
+/* On failure everything is freed again: nothing to clean up. */
 int
 config_load(const char *path, struct config *c)
 {
 	config_t cf;
-	int rc;
+	int rc = -1;
 
 	memset(c, 0, sizeof *c);
 	c->path = xstrdup(path);
 	if (check_file(path) == -1)
-		return -1;
+		goto out;
 	config_init(&cf);
 	if (config_read_file(&cf, path) != CONFIG_TRUE) {
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
@@ -537,11 +538,12 @@ config_load(const char *path, struct config *c)
 			log_warnx("%s:%d: %s", config_error_file(&cf) ?
 			    config_error_file(&cf) : path,
 			    config_error_line(&cf), config_error_text(&cf));
-		config_destroy(&cf);
-		return -1;
-	}
-	rc = load_root(path, &cf, c);
+	} else
+		rc = load_root(path, &cf, c);
 	config_destroy(&cf);
+out:
+	if (rc == -1)
+		config_free(c);
 	return rc;
 }
 
