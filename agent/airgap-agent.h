@@ -275,6 +275,13 @@ struct gpg_job {
 int gpg_init(void);
 int gpg_decrypt(const struct gpg_job *, struct gpg_result *);
 
+/* relay.c */
+typedef int (*relay_fn)(void *arg, const void *, size_t);
+struct relay;
+struct relay *relay_start(relay_fn, void *arg, size_t nslots, size_t slot_size);
+int relay_push(struct relay *, const void *, size_t);
+int relay_finish(struct relay *);
+
 /* pipeline.c */
 enum pipe_action {
 	PIPE_RECEIVE, /* start the receiver and stream into it */

@@ -11,6 +11,11 @@
  * record, and whether the stream is genuine is known only when gpg and
  * zstd have seen all of it.  On any doubt the receiver is killed with
  * the end record unsent, and the partial receive vanishes.
+ *
+ * Two threads: the caller's runs gpg (through gpg.c) and hands the
+ * plaintext over (relay.c); the other decompresses, decides on the
+ * head and writes to the receiver.  Everything after the hand-over
+ * happens on that thread until relay_finish() has joined it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +32,7 @@
 #define HOLD_BACK 4096 /* more than the two end records of a stream */
 #define HEAD_MAX (17u * 1024 * 1024)
 #define RECV_PIPE_SIZE (1024 * 1024)
+#define RELAY_SLOTS 6
 
 enum pipe_state { ST_HEAD, ST_RECEIVE, ST_SCAN, ST_STOP, ST_FAIL };
 
@@ -43,6 +49,7 @@ struct pipeline {
 	struct child *recv;
 	int recv_fd;
 	int plain; /* a zfs stream as it is: nothing to decompress */
+	struct relay *relay;
 };
 
 static int
@@ -242,6 +249,15 @@ pipe_in(void *arg, const void *b, size_t n)
 	return 0;
 }
 
+/* The gpg side: hand the bytes to the other thread. */
+static int
+pipe_push(void *arg, const void *b, size_t n)
+{
+	struct pipeline *p = arg;
+
+	return relay_push(p->relay, b, n);
+}
+
 /* The stream must end with its end record(s), and for a single
  * snapshot that record must name the snapshot the begin record named. */
 static int
@@ -341,11 +357,13 @@ read_unencrypted(struct pipeline *p, int fd, struct gpg_result *g)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			rc = pipe_fail(p, PIPE_FAILED, strerror(errno));
-			break;
+			g->verdict = GPG_ERROR;
+			snprintf(g->reason, sizeof g->reason, "read: %s",
+			    strerror(errno));
+			free(b);
+			return -1;
 		}
-		if ((p->plain ? pipe_out(p, b, (size_t)n) :
-		    pipe_in(p, b, (size_t)n)) == -1) {
+		if (pipe_push(p, b, (size_t)n) == -1) {
 			rc = -1;
 			break;
 		}
@@ -395,16 +413,22 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 	gj.host = job->host;
 	gj.stall = job->cfg->timeout_stall;
 	gj.magic = decompress_magic(&gj.magic_len);
-	gj.sink = pipe_in;
+	gj.sink = pipe_push;
 	gj.arg = &p;
 	format = FORMAT_OPENPGP;
-	if (job->authenticated && sniff(&p, job->fd, &format) == -1)
+	if (job->authenticated && sniff(&p, job->fd, &format) == -1) {
+		decompress_free(p.dz);
 		return -1;
+	}
 	p.plain = format == FORMAT_ZFS;
+	p.relay = relay_start(p.plain ? pipe_out : pipe_in, &p, RELAY_SLOTS,
+	    STAGE_SIZE);
 	if (format == FORMAT_OPENPGP)
 		grc = gpg_decrypt(&gj, &g);
 	else
 		grc = read_unencrypted(&p, job->fd, &g);
+	if (relay_finish(p.relay) == -1 && grc == 0)
+		grc = -1; /* the reader stopped: its reason is recorded */
 	rc = pipe_finish(&p, &g, grc);
 	if (p.recv != NULL && rc == -1)
 		child_kill(p.recv);
