@@ -393,18 +393,18 @@ rotation_done(struct ingest *ing, const struct queue_file *f,
 
 	if (!ing->rotating)
 		return 1;
-	if (ing->in_rotation && st->guid != 0) {
+	if (ing->in_rotation && st->guid != 0)
 		ledger_add(&ing->ledger, f->path, ing->pool, st->guid, st->dataset);
-		if (ledger_save(&ing->ledger) == -1)
-			return 0;
-	}
-	if (ledger_complete(&ing->ledger, ing->cfg->rotation, f->path, &missing)) {
+	if (ledger_complete(&ing->ledger, ing->cfg->rotation, f->path, &missing))
 		ledger_forget(&ing->ledger, f->path);
-		return 1;
-	}
-	snprintf(st->reason + n, sizeof st->reason - n, "%skept for %s",
-	    n ? "; " : "", missing);
-	return 0;
+	else
+		snprintf(st->reason + n, sizeof st->reason - n, "%skept for %s",
+		    n ? "; " : "", missing);
+	/* Saved before the file goes: a kill in between leaves the file
+	 * queued with no ledger lines, and it counts as a duplicate. */
+	if (ledger_save(&ing->ledger) == -1)
+		return 0;
+	return missing == NULL;
 }
 
 /* Acts on an outcome: the queue file leaves, moves aside, or stays. */
@@ -417,12 +417,8 @@ settle(struct ingest *ing, const struct queue_file *f, struct file_state *st)
 	switch (o) {
 	case OUT_RECEIVED:
 	case OUT_DUPLICATE:
-		if (rotation_done(ing, f, st)) {
-			if (queue_remove(f) == -1)
-				return OUT_FAILED;
-			if (ing->rotating && ledger_save(&ing->ledger) == -1)
-				return OUT_FAILED;
-		}
+		if (rotation_done(ing, f, st) && queue_remove(f) == -1)
+			return OUT_FAILED;
 		log_info("%s: %s (%s)", f->path, outcome_names[o], reason);
 		break;
 	case OUT_KEPT:
@@ -542,9 +538,21 @@ ingest_report(const struct ingest *ing, const struct file_state *st,
 	return failed ? -1 : 0;
 }
 
+static int
+queued(const struct queue *q, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < q->nfiles; i++)
+		if (strcmp(q->files[i].path, path) == 0)
+			return 1;
+	return 0;
+}
+
 /* The disk's own snapshots are the truth: a ledger claim they do not
  * back (a disk restored, a dataset destroyed by hand) is dropped, and
- * the file will be received again. */
+ * the file will be received again.  Lines for files no longer queued
+ * are dropped too. */
 static void
 ledger_reconcile(struct ingest *ing)
 {
@@ -556,6 +564,11 @@ ledger_reconcile(struct ingest *ing)
 		struct ledger_entry *e = &ing->ledger.e[i];
 		int have;
 
+		if (!queued(ing->queue, e->key)) {
+			ledger_drop(&ing->ledger, i);
+			changed = 1;
+			continue;
+		}
 		if (strcmp(e->pool, ing->pool) != 0) {
 			i++;
 			continue;

@@ -172,9 +172,26 @@ zstream_dataset(const struct zstream_head *h, char *out, size_t len)
 	return 0;
 }
 
+/* Does an encrypted OpenPGP message start here?  It starts with a
+ * public-key or symmetric-key encrypted session key packet (tag 1 or
+ * 3), in the old header format or the new one. */
+static int
+openpgp_start(unsigned char b)
+{
+	unsigned tag;
+
+	if ((b & 0xc0) == 0xc0)
+		tag = b & 0x3f;
+	else if ((b & 0xc0) == 0x80)
+		tag = (b >> 2) & 0x0f;
+	else
+		return 0;
+	return tag == 1 || tag == 3;
+}
+
 /* What a queued stream is, from its first bytes: a zfs send stream
  * (begin record with the magic, either byte order), a zstd frame, or an
- * OpenPGP message (a packet header has its top bit set). */
+ * encrypted OpenPGP message. */
 enum stream_format
 zstream_sniff(const unsigned char *b, size_t n)
 {
@@ -190,7 +207,7 @@ zstream_sniff(const unsigned char *b, size_t n)
 	}
 	if (n >= zl && memcmp(b, zm, zl) == 0)
 		return FORMAT_ZSTD;
-	if (n >= 1 && (b[0] & 0x80))
+	if (n >= 1 && openpgp_start(b[0]))
 		return FORMAT_OPENPGP;
 	return FORMAT_UNKNOWN;
 }

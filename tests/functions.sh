@@ -1471,19 +1471,19 @@ lab_watch_stop() {
 	[ -n "$pid" ] || return 0
 	LAB_WATCH_PID=
 	kids=$(pgrep -P "$pid" || true)
-	kill -TERM "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null || true
 	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	for k in $kids; do
 		for _ in $(seq 1 300); do
 			kill -0 "$k" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -KILL "$k" 2>/dev/null
+		kill -KILL "$k" 2>/dev/null || true
 	done
 	return 0
 }

@@ -117,6 +117,33 @@ test_refused(void)
 	CHECK(zstream_parse_tail(b, 10, &h, &g) == -1);
 }
 
+static void
+test_sniff(void)
+{
+	unsigned char b[REC];
+	unsigned char c;
+
+	begin(b, 1, 1, 0, "tank/fs@s", 0);
+	CHECK(zstream_sniff(b, REC) == FORMAT_ZFS);
+	begin(b, 1, 1, 0, "tank/fs@s", 1);
+	CHECK(zstream_sniff(b, REC) == FORMAT_ZFS);
+	memcpy(b, "\x28\xb5\x2f\xfd", 4);
+	CHECK(zstream_sniff(b, 16) == FORMAT_ZSTD);
+	c = 0x85; /* old format, tag 1: public-key encrypted session key */
+	CHECK(zstream_sniff(&c, 1) == FORMAT_OPENPGP);
+	c = 0xc1; /* new format, tag 1 */
+	CHECK(zstream_sniff(&c, 1) == FORMAT_OPENPGP);
+	c = 0x8c; /* old format, tag 3: symmetric-key session key */
+	CHECK(zstream_sniff(&c, 1) == FORMAT_OPENPGP);
+	c = 0x80; /* tag 0 is reserved */
+	CHECK(zstream_sniff(&c, 1) == FORMAT_UNKNOWN);
+	c = 0xa3; /* compressed data: not an encrypted message */
+	CHECK(zstream_sniff(&c, 1) == FORMAT_UNKNOWN);
+	c = 'n';
+	CHECK(zstream_sniff(&c, 1) == FORMAT_UNKNOWN);
+	CHECK(zstream_sniff(&c, 0) == FORMAT_UNKNOWN);
+}
+
 int
 main(void)
 {
@@ -125,5 +152,6 @@ main(void)
 	test_plain(1);
 	test_compound();
 	test_refused();
+	test_sniff();
 	return unit_done("test_zstream");
 }
