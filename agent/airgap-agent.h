@@ -122,6 +122,7 @@ struct child_opts {
 	int stdout_fd;      /* CHILD_NULL, CHILD_PIPE or a descriptor */
 	int timeout;        /* seconds for child_run; 0: none */
 	const char *user;   /* drop to this user, or NULL */
+	int share_stderr;   /* the child writes to our stderr, not the log */
 };
 struct child;
 struct child *child_start(const struct child_opts *);
@@ -440,6 +441,7 @@ int status_show(const struct config *, int json);
 int status_overdue(const struct config *, char *which, size_t);
 
 /* watch.c */
-int watch_run(const struct config *, const char *self, const char *cfg_path);
+int watch_run(const struct config *, const char *self, const char *cfg_path,
+    int verbose);
 
 #endif

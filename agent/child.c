@@ -255,7 +255,13 @@ child_spawn(struct child *c, const struct child_opts *o, const struct drop *d)
 
 	if (child_pipe_end(o->stdin_fd, 1, &in, &c->in_fd) == -1 ||
 	    child_pipe_end(o->stdout_fd, 0, &out, &c->out_fd) == -1 ||
-	    pipe2(err, O_CLOEXEC) == -1 || pipe2(c->stop, O_CLOEXEC) == -1) {
+	    pipe2(c->stop, O_CLOEXEC) == -1) {
+		log_warn("%s: pipe", c->name);
+		goto out;
+	}
+	if (o->share_stderr)
+		err[1] = STDERR_FILENO;
+	else if (pipe2(err, O_CLOEXEC) == -1) {
 		log_warn("%s: pipe", c->name);
 		goto out;
 	}
@@ -272,7 +278,8 @@ out:
 		close_fd(&in);
 	if (o->stdout_fd < 0)
 		close_fd(&out);
-	close_fd(&err[1]);
+	if (!o->share_stderr)
+		close_fd(&err[1]);
 	return rc;
 }
 
@@ -311,7 +318,8 @@ child_start(const struct child_opts *o)
 		return NULL;
 	}
 	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
-	if (pthread_create(&c->err_thread, NULL, child_err_loop, c) == 0)
+	if (c->err_fd >= 0 &&
+	    pthread_create(&c->err_thread, NULL, child_err_loop, c) == 0)
 		c->err_thread_running = 1;
 	return c;
 }

@@ -72,7 +72,7 @@ disk_power_off(const struct config *cfg, const struct medium *m)
 {
 	char **argv, *base = strrchr(m->disk, '/');
 	struct child_opts o = { NULL, CHILD_NULL, CHILD_NULL, cfg->timeout_command,
-		NULL };
+		NULL, 0 };
 	size_t i, n = strv_len(m->cfg->power_off);
 	int status;
 

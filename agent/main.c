@@ -96,7 +96,7 @@ cmd_handle(const struct config *cfg, const char *devnode)
 }
 
 static int
-cmd_watch(const struct config *cfg, const char *cfg_path)
+cmd_watch(const struct config *cfg, const char *cfg_path, int verbose)
 {
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -109,11 +109,12 @@ cmd_watch(const struct config *cfg, const char *cfg_path)
 	self[n] = '\0';
 	if ((rc = prepare(cfg)) != EXIT_OK)
 		return rc;
-	return watch_run(cfg, self, cfg_path) == 0 ? EXIT_OK : EXIT_FAILED;
+	return watch_run(cfg, self, cfg_path, verbose) == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 static int
-run(const struct config *cfg, const char *cfg_path, int argc, char **argv)
+run(const struct config *cfg, const char *cfg_path, int verbose, int argc,
+    char **argv)
 {
 	const char *cmd = argv[0];
 
@@ -126,7 +127,7 @@ run(const struct config *cfg, const char *cfg_path, int argc, char **argv)
 	if (strcmp(cmd, "handle") == 0 && argc == 2)
 		return cmd_handle(cfg, argv[1]);
 	if (strcmp(cmd, "watch") == 0 && argc == 1)
-		return cmd_watch(cfg, cfg_path);
+		return cmd_watch(cfg, cfg_path, verbose);
 	if (strcmp(cmd, "enqueue") == 0 && argc == 2)
 		return enqueue_run(cfg, argv[1]) == 0 ? EXIT_OK : EXIT_FAILED;
 	if (strcmp(cmd, "status") == 0 && argc == 1)
@@ -175,7 +176,7 @@ main(int argc, char **argv)
 	umask(077);
 	if (config_load(path, &cfg) == -1)
 		return EXIT_USAGE;
-	rc = run(&cfg, path, argc, argv);
+	rc = run(&cfg, path, verbose, argc, argv);
 	config_free(&cfg);
 	return rc;
 }

@@ -20,7 +20,7 @@ nncp_run(const struct config *cfg, const char *tool, const char *nncp_cfg,
 {
 	char *argv[NNCP_ARGV_MAX], *bin = xasprintf("%s/%s", cfg->nncp_bin_dir, tool);
 	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, cfg->timeout_nncp,
-		cfg->nncp_user };
+		cfg->nncp_user, 0 };
 	size_t n = 0;
 	int status, rc;
 

@@ -21,12 +21,14 @@
 struct seen {
 	char devnode[256];
 	char key[160];
+	int ours; /* handled as a medium of ours (not "not ours") */
 };
 
 struct watch {
 	const struct config *cfg;
 	const char *self;     /* this program, to run "handle" */
 	const char *cfg_path;
+	int verbose;
 	struct seen seen[SEEN_MAX];
 	size_t nseen;
 };
@@ -74,20 +76,26 @@ watch_idle(struct watch *w)
 		indicator_set(w->cfg, IND_IDLE, "waiting for a medium");
 }
 
+/* Only pulling one of our media changes the light: a foreign one
+ * never changed it. */
 static void
 watch_forget(struct watch *w, const char *devnode)
 {
 	struct seen *s = watch_find(w, devnode);
+	int ours;
 
 	if (s == NULL)
 		return;
 	log_info("watch: %s removed", devnode);
+	ours = s->ours;
 	*s = w->seen[--w->nseen];
-	watch_idle(w);
+	if (ours)
+		watch_idle(w);
 }
 
-/* Records the insertion; returns 0 when it was seen already. */
-static int
+/* Records the insertion; returns it, or NULL when it was seen
+ * already. */
+static struct seen *
 watch_remember(struct watch *w, const struct media_event *ev)
 {
 	struct seen *s = watch_find(w, ev->devnode);
@@ -95,7 +103,7 @@ watch_remember(struct watch *w, const struct media_event *ev)
 
 	event_key(ev, key, sizeof key);
 	if (s != NULL && strcmp(s->key, key) == 0)
-		return 0;
+		return NULL;
 	if (s == NULL) {
 		if (w->nseen == SEEN_MAX)
 			w->nseen--; /* forget the newest rather than grow */
@@ -103,41 +111,56 @@ watch_remember(struct watch *w, const struct media_event *ev)
 	}
 	snprintf(s->devnode, sizeof s->devnode, "%s", ev->devnode);
 	snprintf(s->key, sizeof s->key, "%s", key);
-	return 1;
+	s->ours = 0;
+	return s;
 }
 
-static void
+/* "handle" logs for itself; its stderr (the drawing of the light, and
+ * with -v its log) goes where the daemon's goes. */
+static int
 watch_handle(struct watch *w, const char *devnode)
 {
 	char *argv[] = { (char *)w->self, "-c", (char *)w->cfg_path, "handle",
-		(char *)devnode, NULL };
-	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, 0, NULL };
+		(char *)devnode, NULL, NULL };
+	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, 0, NULL, 1 };
 	char s[64];
 	int status;
 
+	if (w->verbose) {
+		memmove(argv + 2, argv + 1, 4 * sizeof *argv);
+		argv[1] = "-v";
+	}
 	log_info("watch: handing %s over", devnode);
-	if (child_run(&o, NULL, &status) == -1)
+	if (child_run(&o, NULL, &status) == -1) {
 		log_warnx("watch: could not run handle for %s", devnode);
-	else
-		log_info("watch: %s: handle %s", devnode,
-		    child_status_str(status, s, sizeof s));
+		return EXIT_FAILED;
+	}
+	log_info("watch: %s: handle %s", devnode,
+	    child_status_str(status, s, sizeof s));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAILED;
 }
 
 static void
 watch_event(struct watch *w, const struct media_event *ev)
 {
-	if (strcmp(ev->action, "remove") == 0) {
+	struct seen *s;
+
+	/* A loop device detached, or a card pulled from its reader, gives
+	 * only a change event with no filesystem on it: that is a removal
+	 * too. */
+	if (strcmp(ev->action, "remove") == 0 ||
+	    (strcmp(ev->action, "change") == 0 && !ev->has_label)) {
 		watch_forget(w, ev->devnode);
 		return;
 	}
 	if ((strcmp(ev->action, "add") != 0 && strcmp(ev->action, "change") != 0) ||
 	    !ev->has_label)
 		return;
-	if (!watch_remember(w, ev)) {
+	if ((s = watch_remember(w, ev)) == NULL) {
 		log_debug("watch: %s %s: seen already", ev->action, ev->devnode);
 		return;
 	}
-	watch_handle(w, ev->devnode);
+	s->ours = watch_handle(w, ev->devnode) != EXIT_NOT_OURS;
 }
 
 static void
@@ -157,7 +180,8 @@ watch_present(struct watch *w)
 }
 
 int
-watch_run(const struct config *cfg, const char *self, const char *cfg_path)
+watch_run(const struct config *cfg, const char *self, const char *cfg_path,
+    int verbose)
 {
 	struct watch *w = xcalloc(1, sizeof *w);
 	struct media_monitor *mm;
@@ -171,6 +195,7 @@ watch_run(const struct config *cfg, const char *self, const char *cfg_path)
 	w->cfg = cfg;
 	w->self = self;
 	w->cfg_path = cfg_path;
+	w->verbose = verbose;
 	if ((mm = media_monitor_open()) == NULL) {
 		free(w);
 		return -1;

@@ -80,7 +80,7 @@ lab_show_last_run() {
 	fi
 	if [ -n "$LAB" ] && [ -d "$LAB/incoming" ]; then
 		printf -- '--- files under %s and %s:\n' "$LAB/incoming" "$LAB/state"
-		(cd "$LAB" && find incoming state -mindepth 1 2>/dev/null | sort)
+		(cd "$LAB" && find incoming state -mindepth 1 2>/dev/null | sort) || true
 		printf -- '--- end of list\n'
 	fi
 }
