@@ -155,7 +155,7 @@ loop_check_outbound(struct gpg_loop *l)
  * lines start with "[GNUPG:] ", diagnostics with "gpg: ").  A pipe
  * not recognised is simply left to gpgme. */
 static void
-loop_classify(struct gpg_loop *l, struct gpg_fd *f)
+loop_classify(struct gpg_loop *l, struct gpg_fd *f, int hup)
 {
 	unsigned char head[GPG_MAGIC_MAX];
 	ssize_t n;
@@ -172,8 +172,17 @@ loop_classify(struct gpg_loop *l, struct gpg_fd *f)
 		return;
 	if (read(l->peek[0], head, (size_t)n) != n)
 		return;
-	if ((size_t)n == l->magic_len && memcmp(head, l->magic, l->magic_len) == 0)
+	if (memcmp(head, l->magic, (size_t)n) != 0)
+		return;
+	if ((size_t)n == l->magic_len)
 		f->kind = FD_PLAIN;
+	else if (!hup) {
+		/* The start of the magic, the rest not written yet: look
+		 * again once there is more. */
+		f->kind = FD_UNKNOWN;
+		l->last_read = 1;
+		return;
+	}
 	log_debug("gpg: fd %d is %s", f->fd, f->kind == FD_PLAIN ?
 	    "the plaintext" : "left to gpgme");
 }
@@ -216,10 +225,13 @@ loop_cipher(struct gpg_loop *l, struct gpg_fd *f)
 }
 
 static void
-loop_ready(gpgme_ctx_t ctx, struct gpg_loop *l, struct gpg_fd *f)
+loop_ready(gpgme_ctx_t ctx, struct gpg_loop *l, struct gpg_fd *f, int hup)
 {
-	if (f->kind == FD_UNKNOWN)
-		loop_classify(l, f);
+	if (f->kind == FD_UNKNOWN) {
+		loop_classify(l, f, hup);
+		if (f->kind == FD_UNKNOWN)
+			return;
+	}
 	switch (f->kind) {
 	case FD_PLAIN:
 		loop_plain(ctx, l, f);
@@ -280,7 +292,8 @@ loop_run(gpgme_ctx_t ctx, struct gpg_loop *l, int stall)
 		for (i = 0; i < n && !l->done; i++)
 			if (p[i].revents && which[i]->active &&
 			    which[i]->fd == p[i].fd)
-				loop_ready(ctx, l, which[i]);
+				loop_ready(ctx, l, which[i],
+				    (p[i].revents & POLLHUP) != 0);
 	}
 	return 0;
 }

@@ -46,6 +46,15 @@ enum mode {
 	MODE_RECEIVE /* second pass over a verified compound stream */
 };
 
+/* The snapshots of a dataset, listed once per run and kept up to date
+ * as streams are received into it: listing a dataset with many
+ * snapshots is the slowest thing zfs does here. */
+#define KNOWN_MAX 16
+struct known {
+	char ds[512];
+	struct zfs_dataset d;
+};
+
 struct ingest {
 	const struct config *cfg;
 	const char *pool;
@@ -54,6 +63,8 @@ struct ingest {
 	int rotating;    /* ingest.rotation is set and applies to this queue */
 	int in_rotation; /* this pool is one of the rotation */
 	struct ledger ledger;
+	struct known known[KNOWN_MAX]; /* datasets listed in this run */
+	size_t nknown;
 };
 
 /* What happened to one queue file in this run. */
@@ -222,11 +233,71 @@ same_head(const struct zstream_head *a, const struct zstream_head *b)
 	    same_begin(&a->outer, &b->outer) && same_begin(&a->first, &b->first);
 }
 
+/* The dataset's snapshots, from this run's list or from zfs. */
+static const struct zfs_dataset *
+known_get(struct ingest *ing, const char *ds)
+{
+	struct known *k;
+	size_t i;
+
+	for (i = 0; i < ing->nknown; i++)
+		if (strcmp(ing->known[i].ds, ds) == 0)
+			return &ing->known[i].d;
+	if (ing->nknown == KNOWN_MAX)
+		zfs_dataset_free(&ing->known[--ing->nknown].d);
+	k = &ing->known[ing->nknown];
+	if (zfs_dataset_get(ing->cfg, ds, &k->d) == -1)
+		return NULL;
+	snprintf(k->ds, sizeof k->ds, "%s", ds);
+	ing->nknown++;
+	return &k->d;
+}
+
+/* Forget what was listed: the dataset changed in a way not followed
+ * here (a failed or compound receive). */
+static void
+known_drop(struct ingest *ing, const char *ds)
+{
+	size_t i;
+
+	for (i = 0; i < ing->nknown; i++)
+		if (strcmp(ing->known[i].ds, ds) == 0) {
+			zfs_dataset_free(&ing->known[i].d);
+			ing->known[i] = ing->known[--ing->nknown];
+			return;
+		}
+}
+
+static void
+known_add(struct ingest *ing, const char *ds, const char *snap, uint64_t guid)
+{
+	size_t i;
+
+	for (i = 0; i < ing->nknown; i++)
+		if (strcmp(ing->known[i].ds, ds) == 0) {
+			struct zfs_dataset *d = &ing->known[i].d;
+
+			d->exists = 1;
+			d->snaps = xreallocarray(d->snaps, d->nsnaps + 1,
+			    sizeof *d->snaps);
+			d->snaps[d->nsnaps].name = xstrdup(snap);
+			d->snaps[d->nsnaps++].guid = guid;
+			return;
+		}
+}
+
+static void
+known_free(struct ingest *ing)
+{
+	while (ing->nknown > 0)
+		zfs_dataset_free(&ing->known[--ing->nknown].d);
+}
+
 static enum pipe_action
 on_head(void *arg, const struct zstream_head *h)
 {
 	struct file_ctx *c = arg;
-	struct zfs_dataset d;
+	const struct zfs_dataset *d;
 	enum pipe_action a;
 	const char *dest;
 
@@ -240,10 +311,9 @@ on_head(void *arg, const struct zstream_head *h)
 		    "match the destination in the name", h->outer.toname);
 	snprintf(c->dataset, sizeof c->dataset, "%s/%s/%s", c->ing->pool,
 	    c->ing->cfg->store, dest);
-	if (zfs_dataset_get(c->ing->cfg, c->dataset, &d) == -1)
+	if ((d = known_get(c->ing, c->dataset)) == NULL)
 		return stop(c, OUT_FAILED, "cannot list %s", c->dataset);
-	a = d.exists ? decide_existing(c, h, &d) : decide_new(c, h, dest);
-	zfs_dataset_free(&d);
+	a = d->exists ? decide_existing(c, h, d) : decide_new(c, h, dest);
 	if (a != PIPE_STOP && c->mode != MODE_CHECK && pool_low(c->ing))
 		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
 	if (a == PIPE_SCAN && c->mode == MODE_DECIDE)
@@ -251,38 +321,38 @@ on_head(void *arg, const struct zstream_head *h)
 	return a;
 }
 
+/* The stream's last snapshot must now be on the pool, with its guid. */
 static enum outcome
-check_received(struct file_ctx *c, uint64_t guid)
+check_received(struct file_ctx *c, const struct pipe_result *r)
 {
-	struct zfs_dataset d;
-	int ok;
+	const char *at = strchr(r->head.outer.toname, '@');
+	char *snap = xasprintf("%s%s", c->dataset, at);
+	uint64_t guid = 0;
 
-	if (zfs_dataset_get(c->ing->cfg, c->dataset, &d) == -1) {
-		snprintf(c->reason, sizeof c->reason, "cannot list %s after "
-		    "receiving", c->dataset);
+	if (zfs_snapshot_guid(c->ing->cfg, snap, &guid) == -1 ||
+	    guid != r->final_guid) {
+		snprintf(c->reason, sizeof c->reason, "snapshot %s (guid %" PRIu64
+		    ") missing after receiving", snap, r->final_guid);
+		known_drop(c->ing, c->dataset);
+		free(snap);
 		return OUT_FAILED;
 	}
-	ok = zfs_dataset_has_guid(&d, guid);
-	zfs_dataset_free(&d);
-	if (!ok) {
-		snprintf(c->reason, sizeof c->reason, "snapshot %" PRIu64
-		    " missing from %s after receiving", guid, c->dataset);
-		return OUT_FAILED;
-	}
+	if (r->head.compound)
+		known_drop(c->ing, c->dataset); /* inner snapshots came too */
+	else
+		known_add(c->ing, c->dataset, at + 1, guid);
+	free(snap);
 	return OUT_RECEIVED;
 }
 
 static enum outcome
 after_check(struct file_ctx *c, const struct pipe_result *r)
 {
-	struct zfs_dataset d;
-	int have;
+	const struct zfs_dataset *d = known_get(c->ing, c->dataset);
 
-	if (zfs_dataset_get(c->ing->cfg, c->dataset, &d) == -1)
+	if (d == NULL)
 		return OUT_FAILED;
-	have = zfs_dataset_has_guid(&d, r->final_guid);
-	zfs_dataset_free(&d);
-	if (have) {
+	if (zfs_dataset_has_guid(d, r->final_guid)) {
 		snprintf(c->reason, sizeof c->reason, "snapshots already received");
 		return OUT_DUPLICATE;
 	}
@@ -336,7 +406,7 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 		return unchanged(c) ? OUT_NONE : OUT_FAILED;
 	default:
 		snprintf(c->reason, sizeof c->reason, "%s", r->reason);
-		return check_received(c, r->final_guid);
+		return check_received(c, r);
 	}
 }
 
@@ -374,6 +444,8 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 	close(job.fd);
 	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED))
 		zfs_wait_absent(ing->cfg, c.dataset, 10);
+	if (o == OUT_FAILED || o == OUT_QUARANTINED)
+		known_drop(ing, c.dataset);
 	snprintf(reason, len, "%s", c.reason);
 	st->guid = r.final_guid ? r.final_guid : zstream_first_guid(&r.head);
 	if (r.head.compound && r.final_guid == 0)
@@ -556,7 +628,7 @@ queued(const struct queue *q, const char *path)
 static void
 ledger_reconcile(struct ingest *ing)
 {
-	struct zfs_dataset d;
+	const struct zfs_dataset *d;
 	size_t i = 0;
 	int changed = 0;
 
@@ -573,10 +645,9 @@ ledger_reconcile(struct ingest *ing)
 			i++;
 			continue;
 		}
-		if (zfs_dataset_get(ing->cfg, e->dataset, &d) == -1)
+		if ((d = known_get(ing, e->dataset)) == NULL)
 			return;
-		have = zfs_dataset_has_guid(&d, e->guid);
-		zfs_dataset_free(&d);
+		have = zfs_dataset_has_guid(d, e->guid);
 		if (have) {
 			i++;
 			continue;
@@ -658,6 +729,7 @@ ingest_run(const struct config *cfg, const char *pool, const char *own_incoming,
 	free(st);
 	queue_free(&q);
 	ledger_free(&ing.ledger);
+	known_free(&ing);
 	return rc;
 }
 
