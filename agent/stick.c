@@ -99,6 +99,7 @@ stick_mount(struct stick *s)
 /* nftw has no argument for its callback. */
 static uid_t walk_uid;
 static gid_t walk_gid;
+static int walk_count_only;
 static long walk_entries;
 
 static int
@@ -108,20 +109,26 @@ walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	(void)ftw;
 	if (++walk_entries > STICK_MAX_ENTRIES)
 		return 1;
-	if ((st->st_uid != walk_uid || st->st_gid != walk_gid) &&
+	if (!walk_count_only && (st->st_uid != walk_uid || st->st_gid != walk_gid) &&
 	    lchown(path, walk_uid, walk_gid) == -1)
 		log_warn("stick: chown %s", path);
 	return 0;
 }
 
 /* Gives every entry under DIR to UID:GID: links are changed, never
- * followed, and other filesystems are not entered. */
+ * followed, and other filesystems are not entered.  A folder with too
+ * many entries is counted first and left as it is. */
 static int
 chown_tree(const char *dir, uid_t uid, gid_t gid)
 {
 	walk_uid = uid;
 	walk_gid = gid;
 	walk_entries = 0;
+	walk_count_only = 1;
+	if (nftw(dir, walk_chown, 16, FTW_PHYS | FTW_MOUNT) != 0)
+		return -1;
+	walk_entries = 0;
+	walk_count_only = 0;
 	return nftw(dir, walk_chown, 16, FTW_PHYS | FTW_MOUNT);
 }
 
@@ -247,13 +254,13 @@ stick_disks(struct stick *s, int *reboot)
 	free(disks);
 }
 
-static void
+static int
 stick_write_report(struct stick *s)
 {
 	char *path = xasprintf("%s/%s", s->mnt, STICK_REPORT), stamp[64];
 	time_t t = time(NULL);
 	struct tm tm;
-	int fd;
+	int fd, rc = 0;
 
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
@@ -262,11 +269,14 @@ stick_write_report(struct stick *s)
 	if (fd != -1)
 		(void)fchmod(fd, 0644);
 	if (fd == -1 || dprintf(fd, "airgap-agent report, %s\n\n%s", stamp,
-	    s->report.data ? s->report.data : "") < 0 || fsync(fd) == -1)
+	    s->report.data ? s->report.data : "") < 0 || fsync(fd) == -1) {
 		log_warn("stick: write %s", path);
-	if (fd != -1)
-		close(fd);
+		rc = -1;
+	}
+	if (fd != -1 && close(fd) == -1)
+		rc = -1;
 	free(path);
+	return rc;
 }
 
 static int
@@ -274,11 +284,13 @@ stick_unmount(struct stick *s)
 {
 	int fd = open(s->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd != -1) {
-		if (syncfs(fd) == -1)
-			log_warn("stick: syncfs %s", s->mnt);
-		close(fd);
+	/* A stick pulled during the run fails here, not at unmount. */
+	if (fd == -1 || syncfs(fd) == -1) {
+		log_warn("stick: syncfs %s", s->mnt);
+		s->problems++;
 	}
+	if (fd != -1)
+		close(fd);
 	if (umount2(s->mnt, 0) == -1) {
 		log_warn("stick: unmount %s", s->mnt);
 		return -1;
@@ -338,12 +350,14 @@ stick_run(const struct config *cfg, const struct medium *m)
 		stick_work(&s, &reboot);
 		stick_restore_owner(&s);
 	}
-	stick_write_report(&s);
-	rc = s.problems ? 1 : 0;
+	if (stick_write_report(&s) == -1)
+		s.problems++;
 	if (stick_unmount(&s) == -1)
 		rc = -1;
 	else if (reboot)
 		rc = -2;
+	else
+		rc = s.problems ? 1 : 0;
 out:
 	free(s.mnt);
 	free(s.xfer);

@@ -1,0 +1,661 @@
+# shellcheck shell=bash
+#
+# tests/lib-faults.sh: helpers for the fault and hostile-input scenarios
+# (tests/t5N-*.sh).  Source it after functions.sh and call
+# lab_appliance_setup first; everything started or created here is
+# removed by the cleanup of functions.sh (processes in LAB_KILL_PIDS,
+# loop devices on files of $LAB, mounts below $LAB, backup pools in
+# LAB_DISK_POOLS) or by lf_cleanup (paths outside $LAB).
+#
+# Every scenario ends with lf_finish, which prints the scenario's RESULT
+# line(s) collected with lf_result and fails when lf_bug recorded a
+# defect of the program.  A RESULT line reads
+#   RESULT t51 kill-9: 20 kills, 4 files, 12582912 bytes, lost 0
+# and is also appended to $LF_RESULTS (tests/logs/faults-results.txt,
+# or in TESTS_LOGDIR), which tests/run keeps when it removes the logs of
+# passed tests; docs/reliability.md is written from those lines.
+#
+# Faults are made with real components only:
+#   - a stick is "pulled" by setting its loop device's offset beyond the
+#     end of its image (LOOP_SET_STATUS64): from then on every read and
+#     write of the device fails with EIO, as for a USB stick that is gone,
+#     while the image keeps what reached it; the device is then detached
+#     (lazily while mounted) and the image attached again to "plug it
+#     back in".  This kernel has neither device-mapper nor
+#     CONFIG_FAIL_MAKE_REQUEST, and a loop device has no sysfs "delete".
+#   - kill -9 of the agent or of one of its children;
+#   - pools too small for a stream, busy datasets, read-only devices,
+#     filesystems with garbage written over their metadata.
+
+LF_ID=${TS_NAME%%-*}
+LF_RESULTS=${TESTS_LOGDIR:-$TOP/tests/logs}/faults-results.txt
+LF_BUGS=()
+LF_MARK=0
+LF_LINES=()
+LF_PATHS=()
+LF_PID=
+LF_HELPER_PID=
+LF_HELPER_OUT=
+LF_WATCHED=
+LF_SAMPLER_PID=
+
+# ---------------------------------------------------------------------------
+# results and defects
+
+# lf_result TEXT: one RESULT line for the report ("RESULT t5N TEXT"),
+# marked FAILED when lf_bug recorded defects since the last lf_result.
+lf_result() {
+	local n=$((${#LF_BUGS[@]} - LF_MARK)) line="RESULT $LF_ID $*"
+
+	[ "$n" = 0 ] || line="$line, FAILED ($n defect(s))"
+	LF_MARK=${#LF_BUGS[@]}
+	LF_LINES+=("$line")
+}
+
+# lf_bug TEXT: the program did something wrong.  The scenario goes on (so
+# that its other cases still run and its RESULT line is printed) and
+# fails at lf_finish.
+lf_bug() {
+	LF_BUGS+=("$*")
+	printf '%s: BUG: %s\n' "$TS_NAME" "$*" >&2
+}
+
+# lf_finish: print the RESULT lines, keep them in $LF_RESULTS, and end the
+# scenario: failed when a defect was recorded.
+lf_finish() {
+	local line b
+
+	mkdir -p "$(dirname "$LF_RESULTS")" 2>/dev/null || true
+	[ "$LF_MARK" = ${#LF_BUGS[@]} ] || lf_result "further checks"
+	for line in "${LF_LINES[@]}"; do
+		printf '%s\n' "$line"
+		printf '%s\n' "$line" >>"$LF_RESULTS" 2>/dev/null || true
+	done
+	if [ ${#LF_BUGS[@]} -gt 0 ]; then
+		for b in "${LF_BUGS[@]}"; do
+			printf '%s: defect: %s\n' "$TS_NAME" "$b" >&2
+		done
+		lab_fail "${#LF_BUGS[@]} defect(s) found (see BUG lines above)"
+	fi
+	lab_pass
+}
+
+# lf_cleanup: remove paths outside $LAB that a scenario registered in
+# LF_PATHS (where a hostile medium could make something appear); only
+# empty directories that nothing is mounted on are removed.
+lf_cleanup() {
+	local p
+
+	for p in "${LF_PATHS[@]}"; do
+		if awk -v p="$p" '$2 == p { f = 1 } END { exit !f }' /proc/self/mounts; then
+			umount "$p" 2>/dev/null || umount -l "$p"
+		fi
+		[ ! -d "$p" ] || rmdir "$p" 2>/dev/null ||
+		    printf '%s: cleanup: %s is not empty, left alone\n' "$TS_NAME" "$p" >&2
+	done
+	return 0
+}
+LAB_CLEANUP_LAST+=(lf_cleanup)
+
+# ---------------------------------------------------------------------------
+# configuration
+
+# lf_conf SED_EXPRESSION...: edit $CONF with sed and make sure the agent
+# still accepts it.
+lf_conf() {
+	local e args=()
+
+	for e in "$@"; do
+		args+=(-e "$e")
+	done
+	sed -i "${args[@]}" "$CONF"
+	"$AGENT" -c "$CONF" check >"$LAB/logs/check.log" 2>&1 ||
+	    lab_die "airgap-agent check rejects the edited config: $(cat "$LAB/logs/check.log")"
+}
+
+# lf_timeouts COMMAND STALL NNCP IMPORT EXPORT: shorter timeouts, so that
+# a fault that makes a tool hang costs seconds, not minutes.
+lf_timeouts() {
+	lf_conf "s/^timeouts = {.*};\$/timeouts = { command = $1; stall = $2; nncp = $3; import = $4; export = $5; };/"
+	grep -q "^timeouts = { command = $1;" "$CONF" || lab_die "lf_timeouts: no timeouts line in $CONF"
+}
+
+# ---------------------------------------------------------------------------
+# media
+
+# lf_attach [-d] [-r] IMG: attach IMG to a loop device (-d: direct I/O,
+# so that reads come from the disk as from a real stick, not from the
+# page cache; -r: read-only), wait for udev, set LAB_DEV.
+lf_attach() {
+	local OPTIND opt args=(-f --show)
+
+	while getopts 'dr' opt; do
+		case $opt in
+		d) args+=(--direct-io=on) ;;
+		r) args+=(-r) ;;
+		*) lab_die "lf_attach: bad option" ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	LAB_DEV=$(losetup "${args[@]}" "$1") || lab_die "losetup $1 failed"
+	LAB_LOOPS+=("$LAB_DEV")
+	lab_settle
+}
+
+# lf_detach DEV: detach DEV (lazily if it is still mounted or open).
+lf_detach() {
+	local i
+
+	losetup -d "$1" 2>/dev/null || true
+	for i in "${!LAB_LOOPS[@]}"; do
+		if [ "${LAB_LOOPS[$i]}" = "$1" ]; then
+			unset 'LAB_LOOPS[i]'
+		fi
+	done
+	lab_settle
+}
+
+# lf_bakdisk NAME MIB [IMG]: like lab_bakdisk, with a pool of MIB MiB
+# (zfs-fuse wants at least 64) on IMG (default $LAB/NAME.img).  Sets
+# DISK_DEV, DISK_GUID, DISK_IMG, BAK_POOL, STORE_ROOT.
+lf_bakdisk() {
+	local name=$1 img=${3:-$LAB/$1.img}
+
+	lab_pool_imported "$name" && lab_die "pool $name already exists"
+	truncate -s "${2}M" "$img"
+	lab_media_attach "$img"
+	DISK_DEV=$LAB_DEV
+	zpool create -m none "$name" "$DISK_DEV" >>"$LAB/logs/zpool.log" 2>&1 ||
+	    lab_die "zpool create $name $DISK_DEV failed (see $LAB/logs/zpool.log)"
+	DISK_GUID=$(zpool list -H -o guid "$name") || lab_die "no guid for $name"
+	LAB_DISK_POOLS+=("$name $DISK_GUID")
+	zpool export "$name" || lab_die "zpool export $name failed"
+	lf_udev_wait_pool "$DISK_DEV" "$name" "$DISK_GUID"
+	# shellcheck disable=SC2034 # for the scenario scripts
+	DISK_IMG=$img
+	BAK_POOL=$name
+	# shellcheck disable=SC2034 # for the scenario scripts
+	STORE_ROOT=$BAK_POOL/simplesnap/laptop/$LAP_FS
+}
+
+# lf_udev_wait_pool DEV NAME GUID: udev sees DEV as a member of pool NAME.
+lf_udev_wait_pool() {
+	lab_settle
+	for _ in $(seq 1 50); do
+		if [ "$(lab_udev_prop "$1" ID_FS_TYPE)" = zfs_member ] &&
+		    [ "$(lab_udev_prop "$1" ID_FS_UUID)" = "$3" ]; then
+			break
+		fi
+		sleep 0.1
+	done
+	[ "$(lab_udev_prop "$1" ID_FS_LABEL)" = "$2" ] ||
+	    lab_die "udev does not see $1 as pool $2"
+}
+
+# lf_stick [-s MIB] [-o UID] IMG: like lab_nncp_stick (the spooler writes
+# its packets for backupsvr onto an ext4 stick image, labelled
+# $STICK_LABEL, whose NNCP folder then belongs to UID), with a size.
+# Sets STICK_IMG and STICK_PACKETS.
+lf_stick() {
+	local OPTIND opt size=32 owner=$NNCP_FOREIGN_UID img mnt
+
+	while getopts 's:o:' opt; do
+		case $opt in
+		s) size=$OPTARG ;;
+		o) owner=$OPTARG ;;
+		*) lab_die "lf_stick: bad option" ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	img=$1
+	truncate -s "${size}M" "$img"
+	mkfs.ext4 -q -L "$STICK_LABEL" "$img" || lab_die "mkfs.ext4 $img failed"
+	mnt=$(lf_mount_image "$img")
+	mkdir "$mnt/nncp"
+	lab_nncp spooler xfer -noprogress -tx -mkdir -node backupsvr "$mnt/nncp" \
+	    2>>"$LAB/logs/nncp.log" ||
+	    lab_die "nncp-xfer -tx onto the stick failed (see $LAB/logs/nncp.log)"
+	# shellcheck disable=SC2034 # for the scenario scripts
+	STICK_PACKETS=$(find "$mnt/nncp/$BSVR_ID" -type f | wc -l)
+	chown -R "$owner:$owner" "$mnt/nncp"
+	lf_umount_image "$mnt"
+	# shellcheck disable=SC2034 # for the scenario scripts
+	STICK_IMG=$img
+}
+
+# lf_mount_image IMG: attach IMG and mount it read-write on a fresh
+# folder below $LAB (printed); lf_umount_image MNT undoes both.
+lf_mount_image() {
+	local dev mnt
+
+	mnt=$(mktemp -d "$LAB/stickw.XXXXXX")
+	dev=$(losetup -f --show "$1") || lab_die "losetup $1 failed"
+	mount "$dev" "$mnt" || { losetup -d "$dev"; lab_die "mount $dev failed"; }
+	printf '%s\n' "$mnt"
+}
+
+lf_umount_image() {
+	local dev
+
+	dev=$(awk -v m="$1" '$2 == m { print $1 }' /proc/self/mounts)
+	umount "$1" || lab_die "umount $1 failed"
+	[ -z "$dev" ] || losetup -d "$dev" || true
+	rmdir "$1"
+	lab_settle
+}
+
+# lf_ro_look IMG CMD...: run CMD with the image IMG mounted read-only on
+# $LAB/look, to see what reached the "medium".  The device is writable,
+# so the kernel replays the ext4 journal as any later mount would (what
+# was committed to the journal is on the stick).
+lf_ro_look() {
+	local img=$1 dev rc=0
+
+	shift
+	mkdir -p "$LAB/look"
+	dev=$(losetup -f --show "$img") || lab_die "losetup $img failed"
+	mount -o ro,nosuid,nodev,noexec "$dev" "$LAB/look" ||
+	    { losetup -d "$dev"; lab_die "cannot mount $img to look at it"; }
+	"$@" || rc=$?
+	umount "$LAB/look"
+	losetup -d "$dev"
+	return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+# pulling a stick
+
+lf_py_loop() {
+	cat >"$LAB/lf-loop.py" <<'EOF'
+# lf-loop.py DEV pull|unpull: the loop device's offset beyond the end of
+# its file (every I/O fails, as for a stick that is gone), or back to 0.
+import fcntl, os, struct, sys
+
+LOOP_SET_STATUS64, LOOP_GET_STATUS64 = 0x4C04, 0x4C05
+
+
+def set_offset(dev, off):
+    fd = os.open(dev, os.O_RDONLY)
+    try:
+        info = bytearray(232)  # struct loop_info64
+        fcntl.ioctl(fd, LOOP_GET_STATUS64, info, True)
+        struct.pack_into("<Q", info, 24, off)  # lo_offset
+        fcntl.ioctl(fd, LOOP_SET_STATUS64, bytes(info))
+    finally:
+        os.close(fd)
+
+
+if __name__ == "__main__":
+    set_offset(sys.argv[1], 1 << 40 if sys.argv[2] == "pull" else 0)
+EOF
+}
+
+lf_py_watch() {
+	cat >"$LAB/lf-watch.py" <<'EOF'
+# lf-watch.py OUT SECONDS ACTION WHEN...: wait until WHEN holds, then do
+# ACTION once; writes "ready" to OUT when it watches, then what it did.
+#   WHEN: dir DIR TOTAL  -- DIR holds more than 0 and fewer than TOTAL
+#                           entries (not counting nncpxfer* temp files)
+#         proc TEXT [SEC] -- a process whose command line contains TEXT
+#                           runs (and still runs SEC seconds later)
+#   ACTION: pull DEV | kill (SIGKILL to the process found by "proc") |
+#           note (only say that the moment came)
+import fcntl, os, signal, struct, sys, time
+
+out, limit, action = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+args = sys.argv[4:]
+dev = None
+if action == "pull":
+    dev, args = args[0], args[1:]
+    devfd = os.open(dev, os.O_RDONLY)  # opened now: no delay later
+when = args[0]
+
+
+def pull():
+    info = bytearray(232)  # struct loop_info64, as in lf-loop.py
+    fcntl.ioctl(devfd, 0x4C05, info, True)
+    struct.pack_into("<Q", info, 24, 1 << 40)
+    fcntl.ioctl(devfd, 0x4C04, bytes(info))
+
+
+def procs(text):
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmd:
+            yield int(p), cmd
+
+
+def check():
+    if when == "dir":
+        try:
+            n = len([e for e in os.listdir(args[1]) if not e.startswith("nncpxfer")])
+        except OSError:
+            return None
+        return "%d of %s entries left" % (n, args[2]) if 0 < n < int(args[2]) else None
+    for pid, cmd in procs(args[1]):
+        if len(args) > 2:
+            time.sleep(float(args[2]))
+            if not os.path.exists("/proc/%d" % pid):
+                return None
+        return (pid, cmd)
+    return None
+
+
+with open(out, "w") as f:
+    f.write("ready\n")
+end = time.time() + limit
+hit = None
+while time.time() < end:
+    hit = check()
+    if hit:
+        break
+    time.sleep(0.0005)
+with open(out, "a") as f:
+    if not hit:
+        f.write("timeout: the moment never came\n")
+        sys.exit(1)
+    if action == "pull":
+        pull()
+        f.write("pulled: %s\n" % (hit,))
+    elif action == "note":
+        f.write("seen: %s\n" % (hit,))
+    else:
+        try:
+            os.kill(hit[0], signal.SIGKILL)
+            f.write("killed %d: %s\n" % hit)
+        except ProcessLookupError:
+            f.write("gone before the kill: %d\n" % hit[0])
+            sys.exit(1)
+EOF
+}
+
+# lf_pull DEV: the stick on DEV is gone from now on (every I/O fails).
+lf_pull() {
+	[ -f "$LAB/lf-loop.py" ] || lf_py_loop
+	python3 "$LAB/lf-loop.py" "$1" pull || lab_die "cannot pull $1"
+}
+
+# lf_watch_start SECONDS ACTION [DEV] WHEN...: start lf-watch.py in the
+# background (see there) and wait until it watches.  lf_watch_end waits
+# for it and puts what it did into LF_WATCHED; its status says whether
+# it acted.  (Not in a $(...): the watcher is this shell's child.)
+lf_watch_start() {
+	[ -f "$LAB/lf-loop.py" ] || lf_py_loop
+	[ -f "$LAB/lf-watch.py" ] || lf_py_watch
+	LF_HELPER_OUT=$(mktemp "$LAB/logs/watch.XXXXXX")
+	python3 "$LAB/lf-watch.py" "$LF_HELPER_OUT" "$@" 2>>"$LAB/logs/watchpy.log" &
+	LF_HELPER_PID=$!
+	LAB_KILL_PIDS+=("$LF_HELPER_PID")
+	for _ in $(seq 1 200); do
+		grep -q ready "$LF_HELPER_OUT" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	lab_die "the watcher did not start"
+}
+
+lf_watch_end() {
+	local rc=0
+
+	wait "$LF_HELPER_PID" || rc=$?
+	LF_HELPER_PID=
+	LF_WATCHED=$(sed -n '2,$p' "$LF_HELPER_OUT" | tr '\n' ' ')
+	lab_log "watcher: $LF_WATCHED"
+	return "$rc"
+}
+
+lf_py_sample() {
+	cat >"$LAB/lf-sample.py" <<'EOF'
+# lf-sample.py OUT TEXT...: until killed, record every process whose
+# command line contains all TEXTs: pid, real/effective/saved/fs uids and
+# gids, supplementary groups, command line (one line per process and
+# credentials seen).
+import os, sys, time
+
+out, texts = sys.argv[1], [t.encode() for t in sys.argv[2:]]
+seen = set()
+with open(out, "w", buffering=1) as f:
+    f.write("ready\n")
+    while True:
+        for p in os.listdir("/proc"):
+            if not p.isdigit() or int(p) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % p, "rb") as c:
+                    cmd = c.read().replace(b"\0", b" ")
+                if not all(t in cmd for t in texts):
+                    continue
+                cred = {}
+                with open("/proc/%s/status" % p) as st:
+                    for line in st:
+                        k, _, v = line.partition(":")
+                        if k in ("Uid", "Gid", "Groups"):
+                            cred[k] = ",".join(v.split())
+            except OSError:
+                continue
+            key = (p, cred.get("Uid"), cred.get("Gid"), cred.get("Groups"))
+            if key in seen:
+                continue
+            seen.add(key)
+            f.write("%s uid=%s gid=%s groups=%s cmd=%s\n" % (p, cred.get("Uid"),
+                    cred.get("Gid"), cred.get("Groups"), cmd.decode("utf-8", "replace").strip()))
+        time.sleep(0.001)
+EOF
+}
+
+lf_py_mounts() {
+	cat >"$LAB/lf-mounts.py" <<'EOF'
+# lf-mounts.py OUT SOURCE: until killed, record every mount whose source
+# is SOURCE or below it (SOURCE/...), once: "source mountpoint".
+import sys, time
+
+out, src = sys.argv[1], sys.argv[2]
+seen = set()
+with open(out, "w", buffering=1) as f:
+    f.write("ready\n")
+    while True:
+        with open("/proc/self/mounts") as m:
+            for line in m:
+                fields = line.split()
+                if fields[0] != src and not fields[0].startswith(src + "/"):
+                    continue
+                mp = fields[1].encode().decode("unicode_escape")
+                if (fields[0], mp) not in seen:
+                    seen.add((fields[0], mp))
+                    f.write("%s %s\n" % (fields[0], mp))
+        time.sleep(0.001)
+EOF
+}
+
+# lf_mounts_start OUT SOURCE: record the mounts of SOURCE (a pool) and its
+# datasets into OUT until lf_sample_stop.
+lf_mounts_start() {
+	[ -f "$LAB/lf-mounts.py" ] || lf_py_mounts
+	python3 "$LAB/lf-mounts.py" "$1" "$2" 2>>"$LAB/logs/sample.log" &
+	LF_SAMPLER_PID=$!
+	LAB_KILL_PIDS+=("$LF_SAMPLER_PID")
+	for _ in $(seq 1 200); do
+		grep -q ready "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	lab_die "the mount sampler did not start"
+}
+
+# lf_sample_start OUT TEXT...: record the processes whose command line
+# has all the TEXTs, with their credentials, into OUT until
+# lf_sample_stop.
+lf_sample_start() {
+	local out=$1
+
+	shift
+	[ -f "$LAB/lf-sample.py" ] || lf_py_sample
+	python3 "$LAB/lf-sample.py" "$out" "$@" 2>>"$LAB/logs/sample.log" &
+	LF_SAMPLER_PID=$!
+	LAB_KILL_PIDS+=("$LF_SAMPLER_PID")
+	for _ in $(seq 1 200); do
+		grep -q ready "$out" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	lab_die "the process sampler did not start"
+}
+
+lf_sample_stop() {
+	kill "$LF_SAMPLER_PID" 2>/dev/null || true
+	wait "$LF_SAMPLER_PID" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------
+# the agent in the background
+
+# lf_agent_bg ARGS...: start `airgap-agent -c $CONF -v ARGS` in the
+# background, as lab_agent runs it; LF_PID is its pid.
+lf_agent_bg() {
+	[ -x "$AGENT" ] || lab_fail "program not found or not executable: $AGENT"
+	LAB_RUNS=$((LAB_RUNS + 1))
+	AGENT_LOG=$LAB/logs/agent.$LAB_RUNS.log
+	touch "$LAB/logs/run.$LAB_RUNS.start"
+	sleep 0.01
+	AGENT_RC=running
+	(cd "$LAB/run" && exec "$AGENT" -c "$CONF" -v "$@") >"$AGENT_LOG" 2>&1 </dev/null &
+	LF_PID=$!
+	LAB_KILL_PIDS+=("$LF_PID")
+}
+
+# lf_agent_wait [SECONDS]: wait (default 120 s) for the background run;
+# sets AGENT_RC.  A run that does not end in time is a hang: recorded as
+# a defect, then killed.
+lf_agent_wait() {
+	local limit=${1:-120} i
+
+	for i in $(seq 1 $((limit * 10))); do
+		kill -0 "$LF_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$LF_PID" 2>/dev/null; then
+		lf_bug "airgap-agent run $LAB_RUNS did not end within $limit s (hangs)"
+		kill -KILL "$LF_PID" 2>/dev/null || true
+	fi
+	AGENT_RC=0
+	wait "$LF_PID" || AGENT_RC=$?
+	lab_log "run $LAB_RUNS (background) -> exit $AGENT_RC after about $((i / 10)) s"
+}
+
+# lf_kill_agent: kill -9 the background run; AGENT_RC=killed.
+lf_kill_agent() {
+	kill -KILL "$LF_PID" 2>/dev/null || true
+	wait "$LF_PID" 2>/dev/null || true
+	AGENT_RC=killed
+	lab_log "run $LAB_RUNS: killed with SIGKILL"
+}
+
+# lf_wait_gone TEXT [SECONDS]: wait until no process has TEXT in its
+# command line (children a killed agent left behind).
+lf_wait_gone() {
+	local left=''
+
+	for _ in $(seq 1 $((${2:-30} * 10))); do
+		left=$(pgrep -a -f -- "$1" || true)
+		[ -n "$left" ] || return 0
+		sleep 0.1
+	done
+	lab_fail "still running after ${2:-30} s: $left"
+}
+
+# lf_watch_daemon_stop: SIGTERM to the watch daemon started by
+# lab_watch_start, which must end within 10 s with exit 0.
+lf_watch_daemon_stop() {
+	local pid=$LAB_WATCH_PID rc=0
+
+	kill -TERM "$pid"
+	for _ in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && lab_fail "the watch daemon did not stop within 10 s of SIGTERM"
+	wait "$pid" || rc=$?
+	LAB_WATCH_PID=
+	[ "$rc" = 0 ] || lab_fail "the watch daemon exited $rc after SIGTERM"
+}
+
+# ---------------------------------------------------------------------------
+# the light
+
+# lf_light: the state in STATE/indicator ("none" without one).
+lf_light() {
+	local s
+
+	s=$(sed -n 's/^state=//p' "$STATE/indicator" 2>/dev/null || true)
+	printf '%s\n' "${s:-none}"
+}
+
+# assert_not_safe WHAT: neither STATE/indicator nor the LED says "safe"
+# (one defect recorded otherwise).
+assert_not_safe() {
+	local max said=''
+
+	max=$(tr -d ' \n' <"$LED/max_brightness")
+	[ "$(lf_light)" != safe ] ||
+	    said="STATE/indicator says: $(tr '\n' ' ' <"$STATE/indicator")"
+	if [ "$(tr -d ' \n' <"$LED/trigger")" = none ] &&
+	    [ "$(tr -d ' \n' <"$LED/brightness")" = "$max" ]; then
+		said="${said:+$said; }the LED is steady on ($(lab_led))"
+	fi
+	[ -z "$said" ] || lf_bug "$1: the light says safe: $said"
+}
+
+# lf_reset_light: the light as at the start (idle, no state file).
+lf_reset_light() {
+	rm -f "$STATE/indicator"
+	printf 'none\n' >"$LED/trigger"
+	printf '0\n' >"$LED/brightness"
+	lab_beeps_reset
+}
+
+# ---------------------------------------------------------------------------
+# looking at things
+
+# lf_tree PATH...: every entry below the paths, one line each: path,
+# type, size, mtime, owner, group, mode, link target, and a checksum of
+# regular files; to show that nothing was read into, written, chowned or
+# created there.
+lf_tree() {
+	local p
+
+	for p in "$@"; do
+		[ -e "$p" ] || [ -L "$p" ] || { printf '%s absent\n' "$p"; continue; }
+		find "$p" -printf '%p %y %s %T@ %U %G %m %l\n' | sort
+		find "$p" -type f -exec sha256sum {} + | sort -k 2
+	done
+}
+
+# lf_mounts_of TEXT: mount lines whose source or mountpoint contains TEXT.
+lf_mounts_of() {
+	awk -v t="$1" 'index($1, t) || index($2, t)' /proc/self/mounts
+}
+
+# lf_queue_count [HOST]: queue-named files in INCOMING/HOST.
+lf_queue_count() {
+	find "$INCOMING/${1:-laptop}" -maxdepth 1 -type f -name 'bak*' | wc -l
+}
+
+# lf_snaps POOL: "name guid" of every snapshot in POOL (zfs-fuse's
+# `zfs get` has no -t).
+lf_snaps() {
+	local out
+
+	out=$(zfs get -H -p -r -o name,value guid "$1") ||
+	    lab_fail "zfs get -r guid $1 failed: $out"
+	awk -F'\t' 'index($1, "@") { print $1 " " $2 }' <<<"$out"
+}
+
+# lf_stick_packets IMG DIR: packet files (not nncpxfer temp files) in DIR
+# of the stick image IMG ("" when DIR does not exist), one name a line.
+lf_stick_packets() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	lf_ro_look "$1" sh -c 'd=$1; [ -d "$d" ] || exit 0; ls -1 "$d" | grep -v "^nncpxfer" || true' sh "$LAB/look/$2"
+}

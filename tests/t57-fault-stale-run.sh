@@ -1,0 +1,120 @@
+#!/bin/bash
+#
+# t57-fault-stale-run: what a killed run leaves behind.
+#  1. Stale lock: `handle` on a backup disk is killed with SIGKILL while it
+#     holds STATE/lock (in the middle of a receive).  The lock file stays,
+#     but flock(2) went with the process: the next run takes the lock at
+#     once (no "waiting"), does not hang, receives the stream, "safe".
+#  2. Stale mount: `handle` on a stick is killed with SIGKILL right after
+#     it mounted the stick on MOUNT_DIR/DEVICE.  The next run on the same
+#     stick must not hang, and either cope (import the packet, leave the
+#     stick unmounted, "safe") or say clearly that the stick is still
+#     mounted: it must not claim it unmounted the stick while the stick is
+#     mounted.  Finally, with the stale mount removed by hand, a run does
+#     the whole job; the packet is not lost.
+
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+# shellcheck source=lib-faults.sh
+. "$(dirname "$0")/lib-faults.sh"
+
+lab_appliance_setup
+lf_timeouts 30 20 30 30 30
+lab_write_random r1 6144
+lab_snap s1
+lab_write a.txt two
+lab_snap s2
+
+# --- 1. stale lock
+lab_queue s1
+n1=$QN
+b1=$(stat -c %s "$QF")
+lab_bakdisk
+lf_watch_start 60 note proc "zfs receive -u $STORE_ROOT"
+lf_agent_bg handle "$DISK_DEV"
+lf_watch_end || lab_fail "the receive never started: $LF_WATCHED"
+[ -n "$(find "/proc/$LF_PID/fd" -lname "$STATE/lock" 2>/dev/null)" ] ||
+    lab_fail "the run does not hold $STATE/lock"
+lf_kill_agent
+lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import $DISK_GUID|zpool export $BAK_POOL" 30
+[ -f "$STATE/lock" ] || lab_fail "no stale lock file was left"
+assert_not_safe "killed while holding the lock"
+t0=$(date +%s)
+lf_agent_bg handle "$DISK_DEV"
+lf_agent_wait 60
+t1=$(date +%s)
+assert_exit 0
+if grep -q 'held by another run' "$AGENT_LOG"; then
+	lf_bug "the run after the kill waited for a lock nobody holds"
+fi
+# Received now, or by the killed run itself when it was killed after it
+# had sent the whole verified stream (then it is a duplicate now).
+assert_outcome "$n1" "received|duplicate"
+o1=$(lab_outcome "$n1")
+assert_led safe
+assert_exported "$BAK_POOL"
+lab_bakdisk_import
+assert_received s1
+zpool export "$BAK_POOL"
+lf_result "stale lock: 1 kill -9 mid-receive, the next run took the lock at once and finished in $((t1 - t0)) s ($o1), 1 file, $b1 bytes, lost 0"
+
+# --- 2. stale mount
+lab_nncp_queue -i s1 s2
+n2=$QN
+lab_nncp_relay
+lf_stick "$LAB/stick.img"
+lab_media_attach "$STICK_IMG"
+stick=$LAB_DEV
+mnt=$MOUNT_DIR/${stick#/dev/}
+lf_reset_light
+lf_agent_bg handle "$stick"
+for _ in $(seq 1 600); do
+	awk -v m="$mnt" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts && break
+	kill -0 "$LF_PID" 2>/dev/null || break
+	sleep 0.01
+done
+lf_kill_agent
+lf_wait_gone "nncp-.* -cfg $NNCP_BSVR_DIR/cfg.hjson" 60
+stale=$(lf_mounts_of "$mnt")
+[ -n "$stale" ] || lab_fail "the killed run left no mount behind (killed too late?)"
+lab_log "left mounted by the killed run: $stale"
+
+lf_reset_light
+lf_agent_bg handle "$stick"
+lf_agent_wait 60
+still=$(lf_mounts_of "$mnt")
+claim=$(tail -n 1 "$STATE/runs.log" | cut -f 6)
+lab_log "second run: exit $AGENT_RC, light $(lf_light), still mounted: ${still:-no}, says: $claim"
+if [ -n "$still" ]; then
+	assert_not_safe "the stick is still mounted"
+	wrong=''
+	case $claim in
+	*unmounted,* | *"safe to remove"*)
+		wrong="it says '$claim'" ;;
+	esac
+	grep -q "$mnt" <<<"$(cat "$STATE/indicator")$claim" ||
+	    wrong="${wrong:+$wrong, and }neither runs.log nor the light names the mount"
+	[ -z "$wrong" ] ||
+	    lf_bug "the stick is still mounted on $mnt (stale mount of the killed run), yet $wrong"
+	coped=no
+else
+	assert_exit 0
+	assert_led safe
+	coped=yes
+fi
+second="exit $AGENT_RC, light $(lf_light), stick still mounted: $([ -n "$still" ] && echo yes || echo no)"
+
+# With the stale mount gone, the whole job is done; nothing was lost.
+umount "$mnt" 2>/dev/null || true
+lf_reset_light
+lab_agent handle "$stick"
+assert_exit 0
+assert_led safe
+assert_nothing_mounted "$stick"
+assert_exported "$BAK_POOL"
+assert_not_queued "$n2"
+lab_bakdisk_import
+assert_received s2
+
+lf_result "stale mount: 1 kill -9 after the mount; the next run: $second (coped: $coped); after unmounting by hand: safe, 1 file, $(stat -c %s "$LAB/sent/$n2") bytes, lost 0"
+lf_finish
