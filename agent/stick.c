@@ -66,6 +66,22 @@ note(struct stick *s, int problem, const char *fmt, ...)
 	buf_append(&s->report, "\n", 1);
 }
 
+/* A run killed while the stick was mounted leaves it mounted on our
+ * mountpoint (the lock says no other run uses it): take it down. */
+static void
+stick_clear_stale(struct stick *s)
+{
+	struct stat mnt, top;
+
+	if (stat(s->mnt, &mnt) == -1 || stat(s->cfg->mount_dir, &top) == -1 ||
+	    mnt.st_dev == top.st_dev)
+		return;
+	log_warnx("stick: %s is still mounted from an earlier run; unmounting it",
+	    s->mnt);
+	if (umount2(s->mnt, 0) == -1 && umount2(s->mnt, MNT_DETACH) == -1)
+		log_warn("stick: unmount %s", s->mnt);
+}
+
 static int
 stick_mount(struct stick *s)
 {
@@ -83,6 +99,7 @@ stick_mount(struct stick *s)
 		log_warn("stick: mkdir %s", s->mnt);
 		return -1;
 	}
+	stick_clear_stale(s);
 	if (mount(s->m->devnode, s->mnt, type, flags, data) == -1 &&
 	    (errno != EINVAL || mount(s->m->devnode, s->mnt, type,
 	    flags & ~MS_NOSYMFOLLOW, data) == -1)) {
