@@ -26,10 +26,10 @@
 # Then one normal run must complete everything: exit 0, "safe", the pool
 # exported, every file received and its guid and contents on the pool.
 
-# shellcheck source=functions.sh
-. "$(dirname "$0")/functions.sh"
-# shellcheck source=lib-faults.sh
-. "$(dirname "$0")/lib-faults.sh"
+# shellcheck source=../functions.sh
+. "$(dirname "$0")/../functions.sh"
+# shellcheck source=../lib-faults.sh
+. "$(dirname "$0")/../lib-faults.sh"
 
 KILLS_RANDOM=15
 SEED=${LF_SEED:-$$}
@@ -47,7 +47,7 @@ lab_write_random r3 3072
 lab_snap s3
 lab_write_random r4 512
 lab_snap s4
-lab_write_random r5 4096
+lab_write_random r5 8192
 lab_snap s5
 SNAPS=(s1 s2 s3 s4 s5)
 declare -A GUID
@@ -196,13 +196,12 @@ while [ "$kills" -lt "$KILLS_RANDOM" ] && [ "$iter" -lt 60 ]; do
 	iter=$((iter + 1))
 	! queue_empty || reset_round
 	ms=$((RANDOM % 800))
-	lf_watch_start 60 note proc "zfs receive -u $BAK_POOL/"
 	lf_agent_bg ingest "$BAK_POOL"
-	while kill -0 "$LF_HELPER_PID" 2>/dev/null && kill -0 "$LF_PID" 2>/dev/null; do
-		sleep 0.01
+	for _ in $(seq 1 3000); do
+		pgrep -f "zfs receive -u $BAK_POOL/" >/dev/null && break
+		kill -0 "$LF_PID" 2>/dev/null || break
+		sleep 0.005
 	done
-	kill "$LF_HELPER_PID" 2>/dev/null || true
-	lf_watch_end || true
 	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 	if ! kill_now "ingest, $ms ms after the first zfs receive started"; then
 		completed=$((completed + 1))
