@@ -101,7 +101,8 @@ check-valgrind: deps
 check-stress: deps
 	$(MAKE) all
 	bash tests/stress/t51-fault-kill-agent.sh
-	-bash tests/stress/t58-hostile-disk.sh
+	bash tests/stress/t58-hostile-disk.sh
+	-bash tests/stress/t58-hostile-mountpoint-escape.sh
 
 CPPCHECK_FLAGS = --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	--std=c11 --inline-suppr --suppress=missingIncludeSystem -Iagent

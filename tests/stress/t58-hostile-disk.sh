@@ -9,10 +9,9 @@
 #     recorded from /proc/self/mounts while `handle` runs: each must be
 #     below the altroot; nothing may appear at /etc/evil-TAG, $LAB/evil or
 #     $LAB/evil-store; the stream is received and the pool exported.
-#     A dataset mounted through a symbolic link inside another one does
-#     get outside the altroot on zfs-fuse, and this scenario reports it
-#     as a defect: that is the lab's limit (no -N), which is why it is
-#     kept out of make check.  On OpenZFS, -N mounts nothing at all.
+#     (A dataset mounted through a symbolic link inside another one does
+#     get outside an altroot: tests/stress/t58-hostile-mountpoint-escape.sh
+#     shows that limit of zfs-fuse, which has no -N.)
 #  2. An ext4 filesystem labelled like a backup disk: "not ours" (exit 3),
 #     one 300 Hz beep, the LED unchanged, the image untouched.
 #  3. Two disks whose pools have the same name but different guids, both
