@@ -2,7 +2,9 @@
  * One plugged medium, start to end: identify it, take the lock, do its
  * role's whole job, and set the light to what is true at the end.  The
  * light says "safe" only when the stick is unmounted or the pool
- * exported.  Every run leaves a line in STATE/runs.log for "status".
+ * exported.  Every run ends with a line in STATE/runs.log for "status",
+ * written after the light and the beeps, so whoever watches the log
+ * finds them done.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,10 +47,10 @@ handle_backup(const struct config *cfg, const struct medium *m)
 	struct disk_result r;
 
 	disk_run(cfg, m, &r);
-	handle_log_run(cfg, m, r.status == DISK_OK ? "safe" : r.status ==
-	    DISK_REBOOT ? "needs-reboot" : "error", r.message);
 	indicator_set(cfg, r.status == DISK_OK ? IND_SAFE : r.status ==
 	    DISK_REBOOT ? IND_REBOOT : IND_ERROR, r.message);
+	handle_log_run(cfg, m, r.status == DISK_OK ? "safe" : r.status ==
+	    DISK_REBOOT ? "needs-reboot" : "error", r.message);
 	return r.status == DISK_OK ? HANDLE_SAFE : HANDLE_FAILED;
 }
 
@@ -61,10 +63,10 @@ handle_transport(const struct config *cfg, const struct medium *m)
 	    rc == -2 ? "stick unmounted; a backup disk hung and needs a reboot" :
 	    "stick could NOT be unmounted: do not remove it";
 
-	handle_log_run(cfg, m, rc == 0 ? "safe" : rc == -2 ? "needs-reboot" :
-	    "error", msg);
 	indicator_set(cfg, rc == 0 ? IND_SAFE : rc == -2 ? IND_REBOOT :
 	    IND_ERROR, msg);
+	handle_log_run(cfg, m, rc == 0 ? "safe" : rc == -2 ? "needs-reboot" :
+	    "error", msg);
 	return rc == 0 ? HANDLE_SAFE : HANDLE_FAILED;
 }
 
