@@ -896,6 +896,7 @@ lab_udev_start() {
 		return 0
 	fi
 	[ -x "$udevd" ] || lab_die "$udevd not found"
+	lab_udev_clear_watches
 	"$udevd" --daemon >>"$LAB/logs/udevd.log" 2>&1 ||
 	    lab_die "systemd-udevd did not start"
 	for _ in $(seq 1 100); do
@@ -908,6 +909,17 @@ lab_udev_start() {
 		sleep 0.1
 	done
 	lab_die "systemd-udevd started but does not answer"
+}
+
+# lab_udev_clear_watches: remove a dead systemd-udevd's inotify bookkeeping.
+# udevd restores /run/udev/watch at start through watch.old, and removes
+# watch.old only where /run is a tmpfs; elsewhere (this lab) the leftover
+# watch.old stops every later restore, and the stale "WD -> bMAJ:MIN" links
+# then make each new watch whose number they hold fail with EEXIST: udev
+# stops seeing a loop device's contents change.  Called only while no udevd
+# runs, so nothing live is removed.
+lab_udev_clear_watches() {
+	rm -rf /run/udev/watch /run/udev/watch.old
 }
 
 lab_udev_stop() {
@@ -1190,21 +1202,30 @@ lab_bakdisk() {
 	    lab_die "cannot read the guid of $name"
 	LAB_DISK_POOLS+=("$name $DISK_GUID")
 	zpool export "$name" || lab_die "zpool export $name failed"
-	# Exporting closes the device: udev probes it again.
-	lab_settle
-	for _ in $(seq 1 50); do
-		if [ "$(lab_udev_prop "$DISK_DEV" ID_FS_TYPE)" = zfs_member ] &&
-		    [ "$(lab_udev_prop "$DISK_DEV" ID_FS_UUID)" = "$DISK_GUID" ]; then
-			break
-		fi
-		sleep 0.1
-	done
-	[ "$(lab_udev_prop "$DISK_DEV" ID_FS_LABEL)" = "$name" ] ||
-	    lab_die "udev does not see $DISK_DEV as pool $name"
+	lab_udev_wait_pool "$DISK_DEV" "$name" "$DISK_GUID"
 	# shellcheck disable=SC2034 # for the scenario scripts
 	DISK_IMG=$img
 	BAK_POOL=$name
 	STORE_ROOT=$BAK_POOL/simplesnap/laptop/$LAP_FS
+}
+
+# lab_udev_wait_pool DEV NAME GUID: make udev probe DEV again and wait until
+# it sees a member of pool NAME (GUID) there.  Closing the device after
+# writing would make udev probe it through its inotify watch; the explicit
+# change event does not depend on that watch being in place.
+lab_udev_wait_pool() {
+	udevadm trigger --action=change "$1" ||
+	    lab_die "udevadm trigger $1 failed"
+	lab_settle
+	for _ in $(seq 1 50); do
+		if [ "$(lab_udev_prop "$1" ID_FS_TYPE)" = zfs_member ] &&
+		    [ "$(lab_udev_prop "$1" ID_FS_UUID)" = "$3" ]; then
+			break
+		fi
+		sleep 0.1
+	done
+	[ "$(lab_udev_prop "$1" ID_FS_LABEL)" = "$2" ] ||
+	    lab_die "udev does not see $1 as pool $2"
 }
 
 # lab_bakdisk_import: import the backup disk's pool (by guid) to look at it.

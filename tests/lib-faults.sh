@@ -170,26 +170,12 @@ lf_bakdisk() {
 	DISK_GUID=$(zpool list -H -o guid "$name") || lab_die "no guid for $name"
 	LAB_DISK_POOLS+=("$name $DISK_GUID")
 	zpool export "$name" || lab_die "zpool export $name failed"
-	lf_udev_wait_pool "$DISK_DEV" "$name" "$DISK_GUID"
+	lab_udev_wait_pool "$DISK_DEV" "$name" "$DISK_GUID"
 	# shellcheck disable=SC2034 # for the scenario scripts
 	DISK_IMG=$img
 	BAK_POOL=$name
 	# shellcheck disable=SC2034 # for the scenario scripts
 	STORE_ROOT=$BAK_POOL/simplesnap/laptop/$LAP_FS
-}
-
-# lf_udev_wait_pool DEV NAME GUID: udev sees DEV as a member of pool NAME.
-lf_udev_wait_pool() {
-	lab_settle
-	for _ in $(seq 1 50); do
-		if [ "$(lab_udev_prop "$1" ID_FS_TYPE)" = zfs_member ] &&
-		    [ "$(lab_udev_prop "$1" ID_FS_UUID)" = "$3" ]; then
-			break
-		fi
-		sleep 0.1
-	done
-	[ "$(lab_udev_prop "$1" ID_FS_LABEL)" = "$2" ] ||
-	    lab_die "udev does not see $1 as pool $2"
 }
 
 # lf_stick [-s MIB] [-o UID] IMG: like lab_nncp_stick (the spooler writes

@@ -53,7 +53,7 @@ zfs create -o mountpoint="$EVIL_ETC" "$H/e1"
 zfs create -o mountpoint="$LAB/evil" "$H/e2"
 zfs create -o mountpoint="$LAB/evil-store" "$H/simplesnap"
 zpool export "$H" || lab_die "zpool export $H failed"
-lf_udev_wait_pool "$hdev" "$H" "$hguid"
+lab_udev_wait_pool "$hdev" "$H" "$hguid"
 
 lab_queue s1
 n1=$QN

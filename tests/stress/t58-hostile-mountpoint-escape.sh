@@ -48,7 +48,7 @@ zfs set canmount=on "$H/e3"
 zpool export "$H" || lab_die "zpool export $H failed"
 rmdir "$LAB/outside/evil3" 2>/dev/null || true
 echo keep >"$LAB/outside/keep"
-lf_udev_wait_pool "$hdev" "$H" "$hguid"
+lab_udev_wait_pool "$hdev" "$H" "$hguid"
 outside_before=$(lf_tree "$LAB/outside")
 
 lab_queue s1
