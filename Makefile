@@ -18,7 +18,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS += $(PKG_LIBS) -lpthread
 
 SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/lock.c \
-	agent/queue.c agent/zstream.c agent/zfs.c agent/decompress.c \
+	agent/queue.c agent/zstream.c agent/zwalk.c agent/zfs.c agent/decompress.c \
 	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/ingest.c \
 	agent/media.c agent/indicator.c agent/nncp.c agent/disk.c agent/stick.c \
 	agent/handle.c agent/enqueue.c agent/status.c agent/watch.c
@@ -26,7 +26,7 @@ OBJS = $(SRCS:.c=.o)
 BIN = agent/airgap-agent
 
 UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config \
-	tests/unit/test_ledger
+	tests/unit/test_ledger tests/unit/test_zwalk
 
 all: $(BIN)
 
@@ -47,7 +47,7 @@ FUZZ_CC = clang
 FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_OBJS = $(SRCS:agent/%.c=build/fuzz/%.o)
-FUZZERS = queue_name zstream config ledger
+FUZZERS = queue_name zstream zwalk config ledger
 FUZZ_SECONDS ?= 10
 
 build/asan/%.o: agent/%.c agent/airgap-agent.h

@@ -212,6 +212,21 @@ enum stream_format {
 };
 enum stream_format zstream_sniff(const unsigned char *, size_t);
 
+/* zwalk.c */
+struct zwalk_sub {
+	uint64_t fromguid; /* 0 for a full stream */
+	uint64_t toguid;
+};
+struct zwalk;
+typedef int (*zwalk_emit)(void *arg, const unsigned char *, size_t);
+struct zwalk *zwalk_new(size_t skip);
+void zwalk_free(struct zwalk *);
+int zwalk_feed(struct zwalk *, const unsigned char *, size_t, zwalk_emit,
+    void *);
+int zwalk_end(const struct zwalk *);
+const char *zwalk_error(const struct zwalk *);
+const struct zwalk_sub *zwalk_subs(const struct zwalk *, size_t *n);
+
 /* zfs.c */
 struct zfs_snap {
 	char *name; /* the part after '@' */
@@ -299,6 +314,7 @@ struct pipe_job {
 	int fd;              /* the queue file, open for reading */
 	int authenticated;   /* NNCP vouched for the sender: plain allowed */
 	const char *dataset; /* receive into this; on_head may change it */
+	struct zwalk *walk;  /* if set (on_head may), the stream goes through it */
 	pipe_head_fn on_head;
 	void *arg;
 };

@@ -88,6 +88,8 @@ struct file_ctx {
 	uint64_t verified_guid;
 	struct stat st;               /* the file when it was opened */
 	int fd;
+	struct pipe_job *job;
+	size_t resume;                /* substreams the pool already has */
 	int fresh;                    /* the receive creates the dataset */
 };
 
@@ -182,6 +184,7 @@ decide_existing(struct file_ctx *c, const struct zstream_head *h,
 		if (!h->compound)
 			return stop(c, OUT_DUPLICATE, "snapshot already received");
 		c->mode = MODE_CHECK;
+		c->job->walk = zwalk_new(0);
 		return PIPE_SCAN;
 	}
 	if (d->nsnaps == 0)
@@ -304,6 +307,8 @@ on_head(void *arg, const struct zstream_head *h)
 	if (c->mode == MODE_RECEIVE) {
 		if (!same_head(h, &c->verified))
 			return stop(c, OUT_FAILED, "file changed between passes");
+		if (c->resume > 0 && pool_low(c->ing))
+			return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
 		return PIPE_RECEIVE;
 	}
 	if ((dest = pick_dest(c, h)) == NULL)
@@ -345,10 +350,39 @@ check_received(struct file_ctx *c, const struct pipe_result *r)
 	return OUT_RECEIVED;
 }
 
+/* How many leading substreams of a compound stream the dataset has,
+ * when they end at its newest snapshot and more follow on top of it: a
+ * receive of this stream stopped between two snapshots.  0 otherwise. */
+static size_t
+resume_point(const struct zwalk *w, const struct zfs_dataset *d)
+{
+	const struct zwalk_sub *s;
+	uint64_t newest;
+	size_t n, i;
+
+	s = zwalk_subs(w, &n);
+	if (zwalk_end(w) == -1 || d->nsnaps == 0)
+		return 0;
+	newest = d->snaps[d->nsnaps - 1].guid;
+	for (i = 0; i + 1 < n; i++) {
+		if (!zfs_dataset_has_guid(d, s[i].toguid))
+			return 0;
+		if (s[i].toguid == newest)
+			return s[i + 1].fromguid == newest ? i + 1 : 0;
+	}
+	return 0;
+}
+
+static enum outcome unchanged_or_failed(struct file_ctx *);
+
+/* After reading through a compound stream whose first snapshot the
+ * pool has: all of it there, the rest to be received, or a mix only
+ * the operator can sort out. */
 static enum outcome
 after_check(struct file_ctx *c, const struct pipe_result *r)
 {
 	const struct zfs_dataset *d = known_get(c->ing, c->dataset);
+	size_t nsubs;
 
 	if (d == NULL)
 		return OUT_FAILED;
@@ -356,9 +390,22 @@ after_check(struct file_ctx *c, const struct pipe_result *r)
 		snprintf(c->reason, sizeof c->reason, "snapshots already received");
 		return OUT_DUPLICATE;
 	}
-	snprintf(c->reason, sizeof c->reason, "overlaps snapshots already on %s "
-	    "but does not end at one; needs the operator", c->dataset);
-	return OUT_HELD;
+	if ((c->resume = resume_point(c->job->walk, d)) == 0) {
+		snprintf(c->reason, sizeof c->reason, "overlaps snapshots already "
+		    "on %s but does not end at one; needs the operator",
+		    c->dataset);
+		return OUT_HELD;
+	}
+	zwalk_subs(c->job->walk, &nsubs);
+	log_info("%s: %zu of its %zu snapshots are on %s already (an earlier "
+	    "receive stopped): receiving the rest", c->f->path, c->resume,
+	    nsubs, c->dataset);
+	zwalk_free(c->job->walk);
+	c->job->walk = zwalk_new(c->resume);
+	c->verified = r->head;
+	c->verified_guid = r->final_guid;
+	c->mode = MODE_RECEIVE;
+	return unchanged_or_failed(c);
 }
 
 /* Between the verifying pass and the receiving one the file must not
@@ -377,6 +424,12 @@ unchanged(struct file_ctx *c)
 		return 1;
 	snprintf(c->reason, sizeof c->reason, "file changed between passes");
 	return 0;
+}
+
+static enum outcome
+unchanged_or_failed(struct file_ctx *c)
+{
+	return unchanged(c) ? OUT_NONE : OUT_FAILED;
 }
 
 /* Maps one pass of the pipeline to an outcome, or to OUT_NONE when a
@@ -403,9 +456,14 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 		c->verified = r->head;
 		c->verified_guid = r->final_guid;
 		c->mode = MODE_RECEIVE;
-		return unchanged(c) ? OUT_NONE : OUT_FAILED;
+		return unchanged_or_failed(c);
 	default:
-		snprintf(c->reason, sizeof c->reason, "%s", r->reason);
+		if (c->resume > 0)
+			snprintf(c->reason, sizeof c->reason, "resumed after the "
+			    "%zu snapshots already received; %s", c->resume,
+			    r->reason);
+		else
+			snprintf(c->reason, sizeof c->reason, "%s", r->reason);
 		return check_received(c, r);
 	}
 }
@@ -436,11 +494,13 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 		close(job.fd);
 		return OUT_FAILED;
 	}
+	c.job = &job;
 	while (o == OUT_NONE) {
 		c.out = OUT_NONE;
 		pipeline_run(&job, &r);
 		o = after_pass(&c, &r);
 	}
+	zwalk_free(job.walk);
 	close(job.fd);
 	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED))
 		zfs_wait_absent(ing->cfg, c.dataset, 10);

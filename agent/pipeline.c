@@ -159,9 +159,49 @@ start_receiver(struct pipeline *p)
 }
 
 static int
+walk_stage(void *arg, const unsigned char *b, size_t n)
+{
+	return stage_push(arg, b, n);
+}
+
+static int
+walk_none(void *arg, const unsigned char *b, size_t n)
+{
+	(void)arg;
+	(void)b;
+	(void)n;
+	return 0;
+}
+
+/* With a walker, a scan only learns the stream's substreams (the tail
+ * is kept as without one, so a stream the walker cannot follow is
+ * judged as before); a receive passes on what the walker keeps. */
+static int
+pipe_walk(struct pipeline *p, const unsigned char *b, size_t n)
+{
+	struct zwalk *w = p->job->walk;
+	char why[160];
+
+	if (p->state != ST_RECEIVE) {
+		(void)zwalk_feed(w, b, n, walk_none, NULL);
+		tail_push(p, b, n);
+		return 0;
+	}
+	if (zwalk_feed(w, b, n, walk_stage, p) == 0)
+		return 0;
+	if (p->state == ST_FAIL)
+		return -1;
+	snprintf(why, sizeof why, "cannot follow the stream's records: %s",
+	    zwalk_error(w));
+	return pipe_fail(p, PIPE_FAILED, why);
+}
+
+static int
 pipe_forward(struct pipeline *p, const unsigned char *b, size_t n)
 {
 	p->res->bytes += n;
+	if (p->job->walk != NULL)
+		return pipe_walk(p, b, n);
 	if (p->state == ST_RECEIVE)
 		return stage_push(p, b, n);
 	tail_push(p, b, n);
@@ -335,6 +375,12 @@ pipe_finish(struct pipeline *p, const struct gpg_result *g, int grc)
 		return pipe_fail(p, PIPE_REJECTED, "stream too short for a begin record");
 	if (check_tail(p) == -1)
 		return -1;
+	/* The end records are still held back: a walk that did not end
+	 * cleanly never reaches the receiver's commit. */
+	if (p->state == ST_RECEIVE && p->job->walk != NULL &&
+	    zwalk_end(p->job->walk) == -1)
+		return pipe_fail(p, PIPE_FAILED, "cannot follow the stream's "
+		    "records to its end");
 	if (p->state == ST_RECEIVE && finish_receive(p) == -1)
 		return -1;
 	p->res->outcome = PIPE_DONE;
