@@ -117,7 +117,25 @@ stick_mount(struct stick *s)
 static uid_t walk_uid;
 static gid_t walk_gid;
 static int walk_count_only;
+static int walk_guard; /* keep special files from the NNCP user */
 static long walk_entries;
+static long walk_special;
+
+/* A FIFO, socket or device node named like a packet: NNCP would open
+ * it and wait for a writer for ever, or read a device.  It is kept
+ * from the NNCP user (mode 0, owner unchanged) and counted. */
+static int
+walk_special_file(const char *path, const struct stat *st)
+{
+	if (!S_ISFIFO(st->st_mode) && !S_ISSOCK(st->st_mode) &&
+	    !S_ISCHR(st->st_mode) && !S_ISBLK(st->st_mode))
+		return 0;
+	walk_special++;
+	/* nosymfollow: chmod cannot be led off the stick by a link. */
+	if ((st->st_mode & 07777) != 0 && chmod(path, 0) == -1)
+		log_warn("stick: chmod %s", path);
+	return 1;
+}
 
 static int
 walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -126,7 +144,9 @@ walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	(void)ftw;
 	if (++walk_entries > STICK_MAX_ENTRIES)
 		return 1;
-	if (!walk_count_only && (st->st_uid != walk_uid || st->st_gid != walk_gid) &&
+	if (walk_count_only || (walk_guard && walk_special_file(path, st)))
+		return 0;
+	if ((st->st_uid != walk_uid || st->st_gid != walk_gid) &&
 	    lchown(path, walk_uid, walk_gid) == -1)
 		log_warn("stick: chown %s", path);
 	return 0;
@@ -134,13 +154,16 @@ walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 
 /* Gives every entry under DIR to UID:GID: links are changed, never
  * followed, and other filesystems are not entered.  A folder with too
- * many entries is counted first and left as it is. */
+ * many entries is counted first and left as it is.  With GUARD, special
+ * files are not given away but made unreadable. */
 static int
-chown_tree(const char *dir, uid_t uid, gid_t gid)
+chown_tree(const char *dir, uid_t uid, gid_t gid, int guard)
 {
 	walk_uid = uid;
 	walk_gid = gid;
+	walk_guard = guard;
 	walk_entries = 0;
+	walk_special = 0;
 	walk_count_only = 1;
 	if (nftw(dir, walk_chown, 16, FTW_PHYS | FTW_MOUNT) != 0)
 		return -1;
@@ -155,15 +178,96 @@ is_fat(const struct stick *s)
 	return strcmp(s->m->fstype, "vfat") == 0 || strcmp(s->m->fstype, "exfat") == 0;
 }
 
+/* STATE/sticks/UUID holds the NNCP folder's owner from before a run
+ * gave it to the NNCP user, until it is given back: a run killed in
+ * between leaves the folder owned by the NNCP user, and the next run
+ * must not take that for the spooler's.  NULL for a filesystem UUID
+ * that is no use as a file name (it comes from the stick). */
+static char *
+owner_path(const struct stick *s, int create)
+{
+	const char *u = s->m->uuid;
+	char *dir;
+
+	if (u[0] == '\0' || strlen(u) > 64 ||
+	    strspn(u, "0123456789abcdefABCDEF-") != strlen(u))
+		return NULL;
+	dir = xasprintf("%s/sticks", s->cfg->state_dir);
+	if (create && mkdir_private(dir) == -1) {
+		free(dir);
+		return NULL;
+	}
+	free(dir);
+	return xasprintf("%s/sticks/%s", s->cfg->state_dir, u);
+}
+
+/* The owner a killed run recorded, if there is one. */
+static void
+owner_load(struct stick *s)
+{
+	char *path = owner_path(s, 0);
+	unsigned uid, gid;
+	FILE *f;
+
+	if (path == NULL || (f = fopen(path, "re")) == NULL) {
+		free(path);
+		return;
+	}
+	if (fscanf(f, "%u %u", &uid, &gid) == 2) {
+		log_warnx("stick: an earlier run did not give %s back; its owner "
+		    "was uid %u", s->xfer, uid);
+		s->orig_uid = uid;
+		s->orig_gid = gid;
+	}
+	fclose(f);
+	free(path);
+}
+
+static int
+owner_save(const struct stick *s)
+{
+	char *path = owner_path(s, 1), *tmp;
+	FILE *f;
+	int rc = -1;
+
+	if (path == NULL)
+		return -1;
+	tmp = xasprintf("%s.tmp", path);
+	if ((f = fopen(tmp, "we")) != NULL) {
+		fprintf(f, "%u %u\n", (unsigned)s->orig_uid, (unsigned)s->orig_gid);
+		rc = fflush(f) == EOF || fsync(fileno(f)) == -1 ? -1 : 0;
+		if (fclose(f) == EOF || rc == -1 || rename(tmp, path) == -1)
+			rc = -1;
+	}
+	if (rc == -1)
+		log_warn("stick: write %s", path);
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+static void
+owner_forget(const struct stick *s)
+{
+	char *path = owner_path(s, 0);
+
+	if (path != NULL && unlink(path) == -1 && errno != ENOENT)
+		log_warn("stick: remove %s", path);
+	free(path);
+}
+
 /* The machine that writes the stick next (the spooler) finds its NNCP
  * folder owned as it left it. */
 static void
 stick_restore_owner(struct stick *s)
 {
-	if (s->had_xfer && !is_fat(s) && chown_tree(s->xfer, s->orig_uid,
-	    s->orig_gid) != 0)
+	if (!s->had_xfer || is_fat(s))
+		return;
+	if (chown_tree(s->xfer, s->orig_uid, s->orig_gid, 0) != 0)
 		log_warnx("stick: could not give %s back to uid %u", s->xfer,
 		    (unsigned)s->orig_uid);
+	else
+		owner_forget(s);
 }
 
 /* An ext4 stick keeps the uids of the machine that wrote it: give the
@@ -179,6 +283,8 @@ stick_prepare_xfer(struct stick *s)
 		s->had_xfer = 1;
 		s->orig_uid = st.st_uid;
 		s->orig_gid = st.st_gid;
+		if (st.st_uid == s->uid)
+			owner_load(s);
 	} else {
 		if (errno != ENOENT || mkdir(s->xfer, 0700) == -1 ||
 		    lstat(s->xfer, &st) == -1) {
@@ -193,12 +299,19 @@ stick_prepare_xfer(struct stick *s)
 	}
 	if (is_fat(s))
 		return 0;
-	rc = chown_tree(s->xfer, s->uid, s->gid);
+	if (s->had_xfer && owner_save(s) == -1)
+		note(s, 0, "could not record the NNCP folder's owner (uid %u); "
+		    "a run killed now would not give it back",
+		    (unsigned)s->orig_uid);
+	rc = chown_tree(s->xfer, s->uid, s->gid, 1);
 	if (rc != 0) {
 		note(s, 1, "the NNCP folder has more than %d entries or cannot be "
 		    "read; not touching it", STICK_MAX_ENTRIES);
 		return -1;
 	}
+	if (walk_special > 0)
+		note(s, 1, "the NNCP folder holds %ld FIFO(s), socket(s) or device "
+		    "node(s); made unreadable so that NNCP skips them", walk_special);
 	/* The NNCP user must be able to reach the folder. */
 	if (stat(s->mnt, &st) == 0 && (st.st_mode & 0011) != 0011)
 		chmod(s->mnt, (st.st_mode & 07777) | 0011);

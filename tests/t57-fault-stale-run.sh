@@ -12,6 +12,10 @@
 #     mounted: it must not claim it unmounted the stick while the stick is
 #     mounted.  Finally, with the stale mount removed by hand, a run does
 #     the whole job; the packet is not lost.
+#  3. A stick run killed while the stick's NNCP folder belongs to the
+#     NNCP user (it is lent for the import): the next run gives it back
+#     to the uid that owned it before (the spooler's), not to the NNCP
+#     user, and leaves no record of it behind.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -117,4 +121,49 @@ lab_bakdisk_import
 assert_received s2
 
 lf_result "stale mount: 1 kill -9 after the mount; the next run: $second (coped: $coped); after unmounting by hand: safe, 1 file, $(stat -c %s "$LAB/sent/$n2") bytes, lost 0"
+zpool export "$BAK_POOL"
+lab_media_detach "$stick"
+
+# --- 3. killed while the NNCP folder belongs to the NNCP user
+lab_write a.txt three
+lab_snap s3
+lab_nncp_queue -i s2 s3
+n3=$QN
+lab_nncp_relay
+lf_stick "$LAB/stick3.img"
+lab_media_attach "$STICK_IMG"
+stick=$LAB_DEV
+mnt=$MOUNT_DIR/${stick#/dev/}
+nncp_uid=$(id -u "$NNCP_USER")
+lf_reset_light
+lf_agent_bg handle "$stick"
+lent=
+for _ in $(seq 1 1000); do
+	if [ "$(stat -c %u "$mnt/nncp" 2>/dev/null)" = "$nncp_uid" ]; then
+		lent=1
+		break
+	fi
+	kill -0 "$LF_PID" 2>/dev/null || break
+	sleep 0.01
+done
+[ -n "$lent" ] || lab_fail "the NNCP folder was never given to $NNCP_USER (the run ended first?)"
+lf_kill_agent
+lf_wait_gone "nncp-.* -cfg $NNCP_BSVR_DIR/cfg.hjson" 60
+lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import $DISK_GUID|zpool export $BAK_POOL" 30
+lf_reset_light
+lab_agent handle "$stick"
+assert_exit 0
+assert_led safe
+assert_nothing_mounted "$stick"
+assert_not_queued "$n3"
+# shellcheck disable=SC2016 # expanded by the inner shell
+owners=$(lf_ro_look "$STICK_IMG" sh -c 'find "$1" -printf "%u:%g\n" | sort -u' sh "$LAB/look/nncp")
+[ "$owners" = "$NNCP_FOREIGN_UID:$NNCP_FOREIGN_UID" ] ||
+    lf_bug "after a run killed while the NNCP folder was lent to $NNCP_USER, the next run left it owned by: $(printf '%s' "$owners" | tr '\n' ' ')"
+[ -z "$(ls -A "$STATE/sticks" 2>/dev/null)" ] ||
+    lf_bug "the record of the NNCP folder's owner was left in $STATE/sticks"
+assert_exported "$BAK_POOL"
+lab_bakdisk_import
+assert_received s3
+lf_result "lent NNCP folder: 1 kill -9 while the folder belonged to $NNCP_USER; the next run gave it back to uid $NNCP_FOREIGN_UID, safe, 1 file, $(stat -c %s "$LAB/sent/$n3") bytes, lost 0"
 lf_finish
