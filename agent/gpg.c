@@ -91,6 +91,25 @@ gpg_init(void)
 	return 0;
 }
 
+/* The keyring folder is set once for the process, for every context:
+ * gpgme runs "gpg --version" each time engine info is set, which per
+ * context would be one more process per file. */
+static gpgme_error_t
+use_home(const char *home)
+{
+	static char *current;
+	gpgme_error_t err;
+
+	if (current != NULL && strcmp(current, home) == 0)
+		return 0;
+	err = gpgme_set_engine_info(GPGME_PROTOCOL_OpenPGP, NULL, home);
+	if (err != 0)
+		return err;
+	free(current);
+	current = xstrdup(home);
+	return 0;
+}
+
 static gpgme_error_t
 loop_add(void *data, int fd, int dir, gpgme_io_cb_t fnc, void *fnc_data,
     void **tag)
@@ -345,9 +364,8 @@ signer_listed(const char *home, const char *fpr, const struct host_cfg *h)
 	for (i = 0; h->signers[i] != NULL; i++)
 		if (strcasecmp(h->signers[i], fpr) == 0)
 			return 1;
-	if (gpgme_new(&ctx) != 0)
+	if (use_home(home) != 0 || gpgme_new(&ctx) != 0)
 		return 0;
-	gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL, home);
 	gpgme_set_offline(ctx, 1);
 	if (gpgme_get_key(ctx, fpr, &key, 0) == 0 && key->subkeys != NULL) {
 		for (sk = key->subkeys; sk != NULL && !ok; sk = sk->next)
@@ -440,10 +458,7 @@ gpg_setup(gpgme_ctx_t *ctx, const char *home, struct gpg_loop *l,
 	struct gpgme_io_cbs io = { loop_add, l, loop_remove, loop_event, l };
 	gpgme_error_t err;
 
-	if ((err = gpgme_new(ctx)) != 0)
-		return err;
-	if ((err = gpgme_ctx_set_engine_info(*ctx, GPGME_PROTOCOL_OpenPGP, NULL,
-	    home)) != 0)
+	if ((err = use_home(home)) != 0 || (err = gpgme_new(ctx)) != 0)
 		return err;
 	gpgme_set_offline(*ctx, 1);
 	gpgme_set_pinentry_mode(*ctx, GPGME_PINENTRY_MODE_CANCEL);

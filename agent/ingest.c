@@ -60,6 +60,9 @@ struct ingest {
 	const char *pool;
 	struct queue *queue;
 	int full; /* the pool reached min_free_mb: receive nothing more */
+	int avail_known;
+	uint64_t avail; /* free bytes when last asked */
+	uint64_t since; /* stream bytes received since then */
 	int rotating;    /* ingest.rotation is set and applies to this queue */
 	int in_rotation; /* this pool is one of the rotation */
 	struct ledger ledger;
@@ -205,18 +208,29 @@ decide_existing(struct file_ctx *c, const struct zstream_head *h,
 }
 
 /* Stop before the pool fills: a full pool stalls zfs receive and
- * leaves no room for the next disk rotation. */
+ * leaves no room for the next disk rotation.  zfs is asked at the first
+ * file and again only once what was received since could have used a
+ * quarter of the free space or reached min_free_mb: asking per file
+ * would cost a process per file. */
 static int
 pool_low(struct ingest *ing)
 {
-	uint64_t avail;
+	uint64_t min = (uint64_t)ing->cfg->min_free_mb * 1024 * 1024;
+	uint64_t left = ing->avail > ing->since ? ing->avail - ing->since : 0;
 
-	if (ing->full || zfs_available(ing->cfg, ing->pool, &avail) == -1)
+	if (ing->full)
+		return 1;
+	if (ing->avail_known && ing->since < ing->avail / 4 && left >= min &&
+	    left - min > ing->avail / 4)
+		return 0;
+	if (zfs_available(ing->cfg, ing->pool, &ing->avail) == -1)
 		return ing->full = 1;
-	if (avail < (uint64_t)ing->cfg->min_free_mb * 1024 * 1024) {
+	ing->avail_known = 1;
+	ing->since = 0;
+	if (ing->avail < min) {
 		log_warnx("ingest: pool %s has %" PRIu64 " MiB free, less than "
 		    "min_free_mb (%d): receiving nothing more", ing->pool,
-		    avail / 1024 / 1024, ing->cfg->min_free_mb);
+		    ing->avail / 1024 / 1024, ing->cfg->min_free_mb);
 		ing->full = 1;
 	}
 	return ing->full;
@@ -502,6 +516,8 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 	}
 	zwalk_free(job.walk);
 	close(job.fd);
+	if (o == OUT_RECEIVED)
+		ing->since += r.bytes;
 	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED))
 		zfs_wait_absent(ing->cfg, c.dataset, 10);
 	if (o == OUT_FAILED || o == OUT_QUARANTINED)
