@@ -249,7 +249,6 @@ int zfs_import(const struct config *, const char *guid);
 int zfs_export(const struct config *, const char *pool);
 int zfs_available(const struct config *, const char *pool, uint64_t *);
 int zfs_wait_absent(const struct config *, const char *ds, int seconds);
-int zfs_snapshot_guid(const struct config *, const char *snap, uint64_t *);
 void zfs_mark_hung(void);
 int zfs_hung(void);
 

@@ -77,6 +77,7 @@ struct file_state {
 	double seconds;
 	uint64_t guid;     /* the last snapshot it carries, once known */
 	char dataset[512]; /* where it went */
+	int unconfirmed;   /* received; its snapshot not yet seen listed */
 };
 
 /* What one look at one file decided. */
@@ -340,27 +341,19 @@ on_head(void *arg, const struct zstream_head *h)
 	return a;
 }
 
-/* The stream's last snapshot must now be on the pool, with its guid. */
+/* zfs receive committed the stream: the run's list of the dataset
+ * takes its snapshot now, for the files after it.  Whether the pool
+ * really has it is checked before the file leaves the queue
+ * (confirm_received). */
 static enum outcome
 check_received(struct file_ctx *c, const struct pipe_result *r)
 {
 	const char *at = strchr(r->head.outer.toname, '@');
-	char *snap = xasprintf("%s%s", c->dataset, at);
-	uint64_t guid = 0;
 
-	if (zfs_snapshot_guid(c->ing->cfg, snap, &guid) == -1 ||
-	    guid != r->final_guid) {
-		snprintf(c->reason, sizeof c->reason, "snapshot %s (guid %" PRIu64
-		    ") missing after receiving", snap, r->final_guid);
-		known_drop(c->ing, c->dataset);
-		free(snap);
-		return OUT_FAILED;
-	}
 	if (r->head.compound)
 		known_drop(c->ing, c->dataset); /* inner snapshots came too */
 	else
-		known_add(c->ing, c->dataset, at + 1, guid);
-	free(snap);
+		known_add(c->ing, c->dataset, at + 1, r->final_guid);
 	return OUT_RECEIVED;
 }
 
@@ -638,12 +631,48 @@ ingest_pass(struct ingest *ing, struct file_state *st)
 		} else
 			o = ingest_file(ing, f, &st[i]);
 		st[i].out = o;
-		st[i].out = settle(ing, f, &st[i]);
+		if (o == OUT_RECEIVED)
+			st[i].unconfirmed = 1;
+		else
+			st[i].out = settle(ing, f, &st[i]);
 		st[i].seconds += now_seconds() - t0;
 		if (st[i].out == OUT_RECEIVED)
 			progress = 1;
 	}
 	return progress;
+}
+
+/* A received file leaves the queue only once the pool lists its last
+ * snapshot with its guid: one listing per dataset after all files
+ * rather than a zfs process per file.  A run killed before this leaves
+ * the file queued, and the next run finds it a duplicate. */
+static void
+confirm_received(struct ingest *ing, struct file_state *st)
+{
+	size_t i, j;
+
+	for (i = 0; i < ing->queue->nfiles; i++) {
+		struct zfs_dataset d;
+
+		if (!st[i].unconfirmed)
+			continue;
+		if (zfs_dataset_get(ing->cfg, st[i].dataset, &d) == -1)
+			memset(&d, 0, sizeof d);
+		for (j = i; j < ing->queue->nfiles; j++) {
+			struct file_state *s = &st[j];
+
+			if (!s->unconfirmed || strcmp(s->dataset, st[i].dataset) != 0)
+				continue;
+			s->unconfirmed = 0;
+			if (!zfs_dataset_has_guid(&d, s->guid)) {
+				snprintf(s->reason, sizeof s->reason, "snapshot %" PRIu64
+				    " not on %s after receiving", s->guid, s->dataset);
+				s->out = OUT_FAILED;
+			}
+			s->out = settle(ing, &ing->queue->files[j], s);
+		}
+		zfs_dataset_free(&d);
+	}
 }
 
 static void
@@ -798,6 +827,7 @@ ingest_run(const struct config *cfg, const char *pool, const char *own_incoming,
 	st = xcalloc(q.nfiles, sizeof *st);
 	while (ingest_pass(&ing, st))
 		;
+	confirm_received(&ing, st);
 	if (sum == NULL)
 		sum = &dummy;
 	memset(sum, 0, sizeof *sum);

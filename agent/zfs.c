@@ -315,25 +315,3 @@ zfs_wait_absent(const struct config *cfg, const char *ds, int seconds)
 	log_warnx("zfs: partial receive %s is still listed", ds);
 	return -1;
 }
-
-/* The guid of one snapshot, DS@SNAP. */
-int
-zfs_snapshot_guid(const struct config *cfg, const char *snap, uint64_t *guid)
-{
-	static const char *const fixed[] = { "get", "-H", "-p", "-o", "value",
-		"guid", NULL };
-	char *argv[ARGV_MAX], *end;
-	struct buf out = { 0 };
-	int rc;
-
-	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ snap, NULL });
-	rc = run_quiet(cfg, argv, &out);
-	if (rc == 0) {
-		errno = 0;
-		*guid = strtoull(out.data ? out.data : "", &end, 10);
-		if (errno || end == out.data || *guid == 0)
-			rc = -1;
-	}
-	buf_free(&out);
-	return rc == 0 ? 0 : -1;
-}

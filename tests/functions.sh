@@ -1184,16 +1184,17 @@ lab_stick_close() {
 # ---------------------------------------------------------------------------
 # backup disks: zfs-fuse pools on loop devices, exported like unplugged disks
 
-# lab_bakdisk [NAME]: a pool NAME (default bakdisk${LAB_TAG}1) on a loop
-# device, exported again, so that the agent has to import it.  Sets
-# DISK_DEV, DISK_GUID, DISK_IMG, BAK_POOL and STORE_ROOT.  At cleanup the
-# pool is destroyed if it is still imported.
+# lab_bakdisk [NAME [MIB [IMG]]]: a pool NAME (default bakdisk${LAB_TAG}1)
+# of MIB MiB (default 128; zfs-fuse wants at least 64) on IMG (default
+# $LAB/NAME.img) on a loop device, exported again, so that the agent has
+# to import it.  Sets DISK_DEV, DISK_GUID, DISK_IMG, BAK_POOL and
+# STORE_ROOT.  At cleanup the pool is destroyed if it is still imported.
 lab_bakdisk() {
 	local name=${1:-bakdisk${LAB_TAG}1} img
 
-	img=$LAB/$name.img
+	img=${3:-$LAB/$name.img}
 	lab_pool_imported "$name" && lab_die "pool $name already exists"
-	truncate -s 128M "$img"
+	truncate -s "${2:-128}M" "$img"
 	lab_media_attach "$img"
 	DISK_DEV=$LAB_DEV
 	zpool create -m none "$name" "$DISK_DEV" >>"$LAB/logs/zpool.log" 2>&1 ||

@@ -155,29 +155,6 @@ lf_detach() {
 	lab_settle
 }
 
-# lf_bakdisk NAME MIB [IMG]: like lab_bakdisk, with a pool of MIB MiB
-# (zfs-fuse wants at least 64) on IMG (default $LAB/NAME.img).  Sets
-# DISK_DEV, DISK_GUID, DISK_IMG, BAK_POOL, STORE_ROOT.
-lf_bakdisk() {
-	local name=$1 img=${3:-$LAB/$1.img}
-
-	lab_pool_imported "$name" && lab_die "pool $name already exists"
-	truncate -s "${2}M" "$img"
-	lab_media_attach "$img"
-	DISK_DEV=$LAB_DEV
-	zpool create -m none "$name" "$DISK_DEV" >>"$LAB/logs/zpool.log" 2>&1 ||
-	    lab_die "zpool create $name $DISK_DEV failed (see $LAB/logs/zpool.log)"
-	DISK_GUID=$(zpool list -H -o guid "$name") || lab_die "no guid for $name"
-	LAB_DISK_POOLS+=("$name $DISK_GUID")
-	zpool export "$name" || lab_die "zpool export $name failed"
-	lab_udev_wait_pool "$DISK_DEV" "$name" "$DISK_GUID"
-	# shellcheck disable=SC2034 # for the scenario scripts
-	DISK_IMG=$img
-	BAK_POOL=$name
-	# shellcheck disable=SC2034 # for the scenario scripts
-	STORE_ROOT=$BAK_POOL/simplesnap/laptop/$LAP_FS
-}
-
 # lf_stick [-s MIB] [-o UID] IMG: like lab_nncp_stick (the spooler writes
 # its packets for backupsvr onto an ext4 stick image, labelled
 # $STICK_LABEL, whose NNCP folder then belongs to UID), with a size.

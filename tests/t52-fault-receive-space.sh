@@ -54,9 +54,9 @@ lab_queue s1
 n1=$QN
 b1=$(stat -c %s "$QF")
 lab_bakdisk
-# The receiver is killed 0.1 s after it started: in the middle of the
+# The receiver is killed 0.03 s after it started: in the middle of the
 # stream.
-lf_watch_start 60 kill proc "zfs receive -u $STORE_ROOT" 0.1
+lf_watch_start 60 kill proc "zfs receive -u $STORE_ROOT" 0.03
 lf_agent_bg handle "$DISK_DEV"
 lf_watch_end || lab_fail "zfs receive was not killed while it ran: $LF_WATCHED"
 lf_agent_wait 60
@@ -94,7 +94,7 @@ zpool export "$BAK_POOL"
 lf_result "receiver killed: 1 kill of zfs receive mid-stream, 1 file, $b1 bytes, outcome failed, file kept ($after_kill), next run: $o1, light error then safe, lost 0"
 
 # --- 2. the pool fills up
-lf_bakdisk "bakdisk${LAB_TAG}2" 64
+lab_bakdisk "bakdisk${LAB_TAG}2" 64
 small=$BAK_POOL
 lab_stream -d "laptop/$LAP_POOL/big/fs" s2
 lab_deliver

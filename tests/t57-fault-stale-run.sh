@@ -22,6 +22,40 @@
 # shellcheck source=lib-faults.sh
 . "$(dirname "$0")/lib-faults.sh"
 
+# while_running COND...: poll COND every 10 ms while the run started by
+# lf_agent_bg goes on (10 s at most); fails if the run ended first.
+while_running() {
+	for _ in $(seq 1 1000); do
+		"$@" && return 0
+		kill -0 "$LF_PID" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+
+mounted_on() {
+	awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts
+}
+
+owned_by() {
+	[ "$(stat -c %u "$1" 2>/dev/null)" = "$2" ]
+}
+
+# stick_run SNAP IMG: queue the stream of SNAP (incremental from the one
+# before) through NNCP onto a new stick image IMG, plug it in and start
+# `handle` on it in the background.  Sets n (the queue file), stick, mnt.
+stick_run() {
+	lab_nncp_queue -i "s$((${1#s} - 1))" "$1"
+	n=$QN
+	lab_nncp_relay
+	lf_stick "$2"
+	lab_media_attach "$STICK_IMG"
+	stick=$LAB_DEV
+	mnt=$MOUNT_DIR/${stick#/dev/}
+	lf_reset_light
+	lf_agent_bg handle "$stick"
+}
+
 lab_appliance_setup
 lf_timeouts 30 20 30 30 30
 lab_write_random r1 6144
@@ -63,20 +97,9 @@ zpool export "$BAK_POOL"
 lf_result "stale lock: 1 kill -9 mid-receive, the next run took the lock at once and finished in $((t1 - t0)) s ($o1), 1 file, $b1 bytes, lost 0"
 
 # --- 2. stale mount
-lab_nncp_queue -i s1 s2
-n2=$QN
-lab_nncp_relay
-lf_stick "$LAB/stick.img"
-lab_media_attach "$STICK_IMG"
-stick=$LAB_DEV
-mnt=$MOUNT_DIR/${stick#/dev/}
-lf_reset_light
-lf_agent_bg handle "$stick"
-for _ in $(seq 1 600); do
-	awk -v m="$mnt" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts && break
-	kill -0 "$LF_PID" 2>/dev/null || break
-	sleep 0.01
-done
+stick_run s2 "$LAB/stick.img"
+n2=$n
+while_running mounted_on "$mnt" || true
 lf_kill_agent
 lf_wait_gone "nncp-.* -cfg $NNCP_BSVR_DIR/cfg.hjson" 60
 stale=$(lf_mounts_of "$mnt")
@@ -127,26 +150,11 @@ lab_media_detach "$stick"
 # --- 3. killed while the NNCP folder belongs to the NNCP user
 lab_write a.txt three
 lab_snap s3
-lab_nncp_queue -i s2 s3
-n3=$QN
-lab_nncp_relay
-lf_stick "$LAB/stick3.img"
-lab_media_attach "$STICK_IMG"
-stick=$LAB_DEV
-mnt=$MOUNT_DIR/${stick#/dev/}
 nncp_uid=$(id -u "$NNCP_USER")
-lf_reset_light
-lf_agent_bg handle "$stick"
-lent=
-for _ in $(seq 1 1000); do
-	if [ "$(stat -c %u "$mnt/nncp" 2>/dev/null)" = "$nncp_uid" ]; then
-		lent=1
-		break
-	fi
-	kill -0 "$LF_PID" 2>/dev/null || break
-	sleep 0.01
-done
-[ -n "$lent" ] || lab_fail "the NNCP folder was never given to $NNCP_USER (the run ended first?)"
+stick_run s3 "$LAB/stick3.img"
+n3=$n
+while_running owned_by "$mnt/nncp" "$nncp_uid" ||
+    lab_fail "the NNCP folder was never given to $NNCP_USER (the run ended first?)"
 lf_kill_agent
 lf_wait_gone "nncp-.* -cfg $NNCP_BSVR_DIR/cfg.hjson" 60
 lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import $DISK_GUID|zpool export $BAK_POOL" 30

@@ -106,9 +106,9 @@ grep -q "backup label on something that is not a zfs pool member" "$AGENT_LOG" |
 lf_result "ext4 labelled bakdisk: exit 3 (not ours), one 300 Hz beep, light unchanged, image unchanged"
 
 # --- 3. two pools with the same name
-lf_bakdisk "bakdisk${LAB_TAG}2" 64 "$LAB/same-a.img"
+lab_bakdisk "bakdisk${LAB_TAG}2" 64 "$LAB/same-a.img"
 aguid=$DISK_GUID
-lf_bakdisk "bakdisk${LAB_TAG}2" 64 "$LAB/same-b.img"
+lab_bakdisk "bakdisk${LAB_TAG}2" 64 "$LAB/same-b.img"
 bdev=$DISK_DEV bguid=$DISK_GUID
 same=$BAK_POOL
 [ "$aguid" != "$bguid" ] || lab_die "the two pools have the same guid"

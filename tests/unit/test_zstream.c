@@ -9,20 +9,6 @@
 #define REC ZSTREAM_RECORD
 
 static void
-put32(unsigned char *p, uint32_t v, int swap)
-{
-	v = swap ? bswap_32(v) : v;
-	memcpy(p, &v, 4);
-}
-
-static void
-put64(unsigned char *p, uint64_t v, int swap)
-{
-	v = swap ? bswap_64(v) : v;
-	memcpy(p, &v, 8);
-}
-
-static void
 begin(unsigned char *p, unsigned hdrtype, uint64_t to, uint64_t from,
     const char *name, int swap)
 {

@@ -1,7 +1,6 @@
 /* Walking a compound stream record by record: a real zfs send -I
  * stream, synthetic ones with every record type in both byte orders,
  * leaving out leading substreams, and what must stop the walk. */
-#include <byteswap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +37,6 @@ walk(const struct buf *s, size_t chunk, size_t skip)
 			break;
 	}
 	return w;
-}
-
-static void
-put32(unsigned char *p, uint32_t v, int swap)
-{
-	v = swap ? bswap_32(v) : v;
-	memcpy(p, &v, 4);
-}
-
-static void
-put64(unsigned char *p, uint64_t v, int swap)
-{
-	v = swap ? bswap_64(v) : v;
-	memcpy(p, &v, 8);
 }
 
 /* Appends a zeroed record of TYPE and PAYLOAD bytes; returns the record
@@ -215,66 +200,59 @@ test_synthetic(int swap)
 	buf_free(&s);
 }
 
+/* A compound stream up to the first record of its first substream. */
+static void
+opened(struct buf *s)
+{
+	memset(s, 0, sizeof *s);
+	begin(s, 2, 0, 0, 0, 0);
+	record(s, 5, 0, 0);
+	begin(s, 1, 2, 1, 0, 0);
+}
+
+/* The walk of S must not end cleanly; frees S. */
+static void
+refused(struct buf *s, int line)
+{
+	struct zwalk *w = walk(s, 4096, 0);
+
+	if (zwalk_end(w) != -1 || zwalk_error(w) == NULL)
+		fprintf(stderr, "refused() from line %d\n", line);
+	CHECK(zwalk_end(w) == -1 && zwalk_error(w) != NULL);
+	zwalk_free(w);
+	buf_free(s);
+}
+
 /* Streams the walk must stop on, or not see the end of. */
 static void
 test_refused(void)
 {
 	struct buf s;
-	struct zwalk *w;
 	unsigned char *r;
 
-	/* An unknown record type. */
-	memset(&s, 0, sizeof s);
-	begin(&s, 2, 0, 0, 0, 0);
-	record(&s, 5, 0, 0);
-	begin(&s, 1, 2, 1, 0, 0);
+	opened(&s); /* an unknown record type */
 	record(&s, 42, 0, 0);
-	w = walk(&s, 4096, 0);
-	CHECK(zwalk_end(w) == -1 && zwalk_error(w) != NULL);
-	zwalk_free(w);
-	buf_free(&s);
+	refused(&s, __LINE__);
 
-	/* A begin record inside a substream. */
-	memset(&s, 0, sizeof s);
-	begin(&s, 2, 0, 0, 0, 0);
-	record(&s, 5, 0, 0);
-	begin(&s, 1, 2, 1, 0, 0);
+	opened(&s); /* a begin record inside a substream */
 	begin(&s, 1, 3, 2, 0, 0);
-	w = walk(&s, 4096, 0);
-	CHECK(zwalk_error(w) != NULL && zwalk_end(w) == -1);
-	zwalk_free(w);
-	buf_free(&s);
+	refused(&s, __LINE__);
 
-	/* A plain (not compound) stream. */
-	memset(&s, 0, sizeof s);
+	memset(&s, 0, sizeof s); /* a plain (not compound) stream */
 	begin(&s, 1, 2, 1, 0, 0);
 	record(&s, 5, 0, 0);
-	w = walk(&s, 4096, 0);
-	CHECK(zwalk_end(w) == -1);
-	zwalk_free(w);
-	buf_free(&s);
+	refused(&s, __LINE__);
 
-	/* Bytes after the last end record. */
-	compound(&s, 1, 0);
+	compound(&s, 1, 0); /* bytes after the last end record */
 	record(&s, 5, 0, 0);
-	w = walk(&s, 4096, 0);
-	CHECK(zwalk_end(w) == -1 && zwalk_error(w) != NULL);
-	zwalk_free(w);
-	buf_free(&s);
+	refused(&s, __LINE__);
 
-	/* A write that claims more than the stream holds. */
-	memset(&s, 0, sizeof s);
-	begin(&s, 2, 0, 0, 0, 0);
-	record(&s, 5, 0, 0);
-	begin(&s, 1, 2, 1, 0, 0);
+	opened(&s); /* a write that claims more than the stream holds */
 	r = record(&s, 3, 0, 0);
 	put64(r + 32, (uint64_t)1 << 40, 0);
 	record(&s, 5, 0, 0);
 	record(&s, 5, 0, 0);
-	w = walk(&s, 4096, 0);
-	CHECK(zwalk_end(w) == -1);
-	zwalk_free(w);
-	buf_free(&s);
+	refused(&s, __LINE__);
 }
 
 int

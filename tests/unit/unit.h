@@ -4,7 +4,10 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <byteswap.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 static int unit_checks, unit_failures;
 
@@ -23,6 +26,21 @@ unit_done(const char *name)
 {
 	printf("%s: %d checks, %d failed\n", name, unit_checks, unit_failures);
 	return unit_failures ? 1 : 0;
+}
+
+/* Little-endian fields of stream records, or the other byte order. */
+static inline void
+put32(unsigned char *p, uint32_t v, int swap)
+{
+	v = swap ? bswap_32(v) : v;
+	memcpy(p, &v, 4);
+}
+
+static inline void
+put64(unsigned char *p, uint64_t v, int swap)
+{
+	v = swap ? bswap_64(v) : v;
+	memcpy(p, &v, 8);
 }
 
 #endif
