@@ -179,14 +179,24 @@ dataset_exists(const struct config *cfg, const char *ds)
 }
 
 /* Creates each missing ancestor of DS with create_args (not mounted),
- * one level at a time, so every level gets those arguments. */
+ * one level at a time, so every level gets those arguments.  Mostly
+ * they all exist: the nearest is looked at first. */
 int
 zfs_create_parents(const struct config *cfg, const char *ds)
 {
-	char *path = xstrdup(ds), *slash = strchr(path, '/');
+	char *path = xstrdup(ds), *slash = strrchr(path, '/');
 	char *argv[ARGV_MAX];
 	int rc = 0;
 
+	if (slash != NULL) {
+		*slash = '\0';
+		if (dataset_exists(cfg, path)) {
+			free(path);
+			return 0;
+		}
+		*slash = '/';
+	}
+	slash = strchr(path, '/');
 	while (slash != NULL && (slash = strchr(slash + 1, '/')) != NULL) {
 		*slash = '\0';
 		if (!dataset_exists(cfg, path)) {
