@@ -100,8 +100,7 @@ check-valgrind: deps
 # which would stall every scenario after it.
 check-stress: deps
 	$(MAKE) all
-	bash tests/stress/t51-fault-kill-agent.sh
-	bash tests/stress/t58-hostile-disk.sh
+	LF_KILLS=100 bash tests/t51-fault-kill-agent.sh
 	-bash tests/stress/t58-hostile-mountpoint-escape.sh
 
 CPPCHECK_FLAGS = --quiet --error-exitcode=1 --enable=warning,performance,portability \

@@ -1,7 +1,8 @@
 #!/bin/bash
 #
 # t51-fault-kill-agent: the agent killed with SIGKILL, 20 times, at
-# different moments: 15 times `ingest` on the imported backup pool, at a
+# different moments: 15 times (LF_KILLS asks for another number) `ingest`
+# on the imported backup pool, at a
 # random moment while streams are received (0 to 0.8 s, seeded, after
 # the run's first `zfs receive` started; the seed is in the log), and 5
 # times `handle` on the disk, aimed at moments a random time rarely hits:
@@ -26,12 +27,12 @@
 # Then one normal run must complete everything: exit 0, "safe", the pool
 # exported, every file received and its guid and contents on the pool.
 
-# shellcheck source=../functions.sh
-. "$(dirname "$0")/../functions.sh"
-# shellcheck source=../lib-faults.sh
-. "$(dirname "$0")/../lib-faults.sh"
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+# shellcheck source=lib-faults.sh
+. "$(dirname "$0")/lib-faults.sh"
 
-KILLS_RANDOM=15
+KILLS_RANDOM=${LF_KILLS:-15} # make check-stress sets more
 SEED=${LF_SEED:-$$}
 RANDOM=$SEED
 
@@ -192,7 +193,7 @@ kill_now() {
 # pool, killed 0 to 0.8 s (random) after its first `zfs receive` started.
 pool_up || lab_die "cannot import $BAK_POOL"
 iter=0
-while [ "$kills" -lt "$KILLS_RANDOM" ] && [ "$iter" -lt 60 ]; do
+while [ "$kills" -lt "$KILLS_RANDOM" ] && [ "$iter" -lt $((KILLS_RANDOM * 4)) ]; do
 	iter=$((iter + 1))
 	! queue_empty || reset_round
 	ms=$((RANDOM % 800))

@@ -21,10 +21,10 @@
 #     exported, `handle` on the second imports it by its own guid and the
 #     stream lands there, not on the first.
 
-# shellcheck source=../functions.sh
-. "$(dirname "$0")/../functions.sh"
-# shellcheck source=../lib-faults.sh
-. "$(dirname "$0")/../lib-faults.sh"
+# shellcheck source=functions.sh
+. "$(dirname "$0")/functions.sh"
+# shellcheck source=lib-faults.sh
+. "$(dirname "$0")/lib-faults.sh"
 
 lab_appliance_setup
 lf_timeouts 30 20 30 30 30
