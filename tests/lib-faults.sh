@@ -155,6 +155,48 @@ lf_detach() {
 	lab_settle
 }
 
+# lf_altroot: the config imports backup pools with -R $ALT (ALT is
+# $LAB/altroot).
+lf_altroot() {
+	ALT=$LAB/altroot
+	lf_conf "s|^  import_args = \\[ \\];|  import_args = [ \"-R\", \"$ALT\" ];|"
+	grep -q "import_args = \\[ \"-R\"" "$CONF" || lab_die "could not set import_args"
+}
+
+# lf_hostile_pool NAME: an empty pool NAME on a new loop device, made with
+# -R $LAB/mk so that nothing it mounts meanwhile is outside $LAB.  The
+# caller adds datasets, exports it and calls lab_udev_wait_pool.  Sets
+# hdev and hguid.
+lf_hostile_pool() {
+	truncate -s 128M "$LAB/$1.img"
+	lab_media_attach "$LAB/$1.img"
+	hdev=$LAB_DEV
+	zpool create -m none -R "$LAB/mk" "$1" "$hdev" >>"$LAB/logs/zpool.log" 2>&1 ||
+	    lab_die "zpool create $1 failed"
+	hguid=$(zpool list -H -o guid "$1")
+	LAB_DISK_POOLS+=("$1 $hguid")
+}
+
+# lf_mounts_outside POOL: after a run watched by lf_mounts_start, set
+# LF_NMOUNTS (mounts of POOL seen), LF_NOUTSIDE (how many of them were
+# outside $ALT) and LF_ESCAPED (what those were, empty if none).
+lf_mounts_outside() {
+	local seen outside
+
+	seen=$(grep -v '^ready$' "$LAB/logs/mounts.txt" || true)
+	LF_NMOUNTS=$(grep -c . <<<"$seen" || true)
+	lab_log "mounts of $1 during the run: $(tr '\n' ';' <<<"$seen")"
+	[ "$LF_NMOUNTS" -gt 0 ] ||
+	    lab_fail "no mount of $1 was seen: is the altroot test meaningful?"
+	outside=$(awk -v a="$ALT/" 'index($2, a) != 1' <<<"$seen")
+	# shellcheck disable=SC2034 # for the scenario scripts
+	LF_NOUTSIDE=$(grep -c . <<<"$outside" || true)
+	LF_ESCAPED=''
+	# shellcheck disable=SC2034 # for the scenario scripts
+	[ -z "$outside" ] ||
+	    LF_ESCAPED="mounted outside the altroot $ALT: $(tr '\n' ';' <<<"$outside")"
+}
+
 # lf_stick [-s MIB] [-o UID] IMG: like lab_nncp_stick (the spooler writes
 # its packets for backupsvr onto an ext4 stick image, labelled
 # $STICK_LABEL, whose NNCP folder then belongs to UID), with a size.

@@ -28,9 +28,7 @@
 
 lab_appliance_setup
 lf_timeouts 30 20 30 30 30
-ALT=$LAB/altroot
-lf_conf "s|^  import_args = \\[ \\];|  import_args = [ \"-R\", \"$ALT\" ];|"
-grep -q "import_args = \\[ \"-R\"" "$CONF" || lab_die "could not set import_args"
+lf_altroot
 EVIL_ETC=/etc/evil-$LAB_TAG
 [ ! -e "$EVIL_ETC" ] || lab_die "$EVIL_ETC exists already"
 LF_PATHS+=("$EVIL_ETC")
@@ -41,14 +39,7 @@ lab_snap s2
 
 # --- 1. hostile mountpoints
 H=bakdisk${LAB_TAG}1
-truncate -s 128M "$LAB/$H.img"
-lab_media_attach "$LAB/$H.img"
-hdev=$LAB_DEV
-# Built below $LAB/mk, so that nothing is mounted outside $LAB meanwhile.
-zpool create -m none -R "$LAB/mk" "$H" "$hdev" >>"$LAB/logs/zpool.log" 2>&1 ||
-    lab_die "zpool create $H failed"
-hguid=$(zpool list -H -o guid "$H")
-LAB_DISK_POOLS+=("$H $hguid")
+lf_hostile_pool "$H"
 zfs create -o mountpoint="$EVIL_ETC" "$H/e1"
 zfs create -o mountpoint="$LAB/evil" "$H/e2"
 zfs create -o mountpoint="$LAB/evil-store" "$H/simplesnap"
@@ -66,13 +57,8 @@ assert_exit 0
 assert_led safe
 assert_outcome "$n1" received
 assert_exported "$H"
-seen=$(grep -v '^ready$' "$LAB/logs/mounts.txt" || true)
-nmounts=$(grep -c . <<<"$seen" || true)
-lab_log "mounts of $H during the run: $(tr '\n' ';' <<<"$seen")"
-[ "$nmounts" -gt 0 ] || lab_fail "no mount of $H was seen: is the altroot test meaningful?"
-outside=$(awk -v a="$ALT/" 'index($2, a) != 1' <<<"$seen")
-escaped=''
-[ -z "$outside" ] || escaped="mounted outside the altroot $ALT: $(tr '\n' ';' <<<"$outside")"
+lf_mounts_outside "$H"
+escaped=$LF_ESCAPED
 for p in "$EVIL_ETC" "$LAB/evil" "$LAB/evil-store"; do
 	[ ! -e "$p" ] || escaped="$escaped; $p was created"
 done
@@ -83,7 +69,7 @@ zpool import -R "$LAB/chk" "$hguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "ca
 STORE_ROOT=$H/simplesnap/laptop/$LAP_FS
 assert_guid s1
 zpool export "$H"
-lf_result "hostile mountpoints: $nmounts datasets mounted during the run with import_args -R ALTROOT, $(grep -c . <<<"$outside" || true) of them outside it; 1 file, $b1 bytes, received, pool exported, lost 0"
+lf_result "hostile mountpoints: $LF_NMOUNTS datasets mounted during the run with import_args -R ALTROOT, $LF_NOUTSIDE of them outside it; 1 file, $b1 bytes, received, pool exported, lost 0"
 
 # --- 2. an ext4 filesystem with a backup label
 lf_reset_light

@@ -23,22 +23,13 @@
 
 lab_appliance_setup
 lf_timeouts 30 20 30 30 30
-ALT=$LAB/altroot
-lf_conf "s|^  import_args = \\[ \\];|  import_args = [ \"-R\", \"$ALT\" ];|"
-grep -q "import_args = \\[ \"-R\"" "$CONF" || lab_die "could not set import_args"
+lf_altroot
 LF_PATHS+=("$LAB/outside/evil3")
 lab_write a.txt one
 lab_snap s1
 
 H=bakdisk${LAB_TAG}1
-truncate -s 128M "$LAB/$H.img"
-lab_media_attach "$LAB/$H.img"
-hdev=$LAB_DEV
-# Built below $LAB/mk; the escaping dataset is made unmounted.
-zpool create -m none -R "$LAB/mk" "$H" "$hdev" >>"$LAB/logs/zpool.log" 2>&1 ||
-    lab_die "zpool create $H failed"
-hguid=$(zpool list -H -o guid "$H")
-LAB_DISK_POOLS+=("$H $hguid")
+lf_hostile_pool "$H" # the escaping dataset is made unmounted
 mkdir -p "$LAB/outside"
 zfs create -o mountpoint=/sl "$H/sl"
 [ -d "$LAB/mk/sl" ] || lab_die "$H/sl is not mounted on $LAB/mk/sl"
@@ -60,16 +51,11 @@ lf_sample_stop
 assert_exit 0
 assert_outcome "$n1" received
 assert_exported "$H"
-seen=$(grep -v '^ready$' "$LAB/logs/mounts.txt" || true)
-nmounts=$(grep -c . <<<"$seen" || true)
-lab_log "mounts of $H during the run: $(tr '\n' ';' <<<"$seen")"
-[ "$nmounts" -gt 0 ] || lab_fail "no mount of $H was seen"
-outside=$(awk -v a="$ALT/" 'index($2, a) != 1' <<<"$seen")
-escaped=''
-[ -z "$outside" ] || escaped="mounted outside the altroot $ALT: $(tr '\n' ';' <<<"$outside")"
+lf_mounts_outside "$H"
+escaped=$LF_ESCAPED
 [ "$outside_before" = "$(lf_tree "$LAB/outside")" ] ||
     escaped="$escaped; $LAB/outside changed: $(diff <(printf '%s\n' "$outside_before") <(lf_tree "$LAB/outside") | grep '^>' | head -n 3 | tr '\n' ' ' || true)"
 [ -z "$escaped" ] || lf_bug "a hostile backup disk reached outside the altroot: $escaped"
 rmdir "$LAB/outside/evil3" 2>/dev/null || true
-lf_result "mountpoint escape: $nmounts datasets mounted with import_args -R ALTROOT, $(grep -c . <<<"$outside" || true) of them outside it (through a symbolic link inside another dataset)"
+lf_result "mountpoint escape: $LF_NMOUNTS datasets mounted with import_args -R ALTROOT, $LF_NOUTSIDE of them outside it (through a symbolic link inside another dataset)"
 lf_finish
