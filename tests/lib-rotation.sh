@@ -39,6 +39,21 @@ ROT_DISKS=()
 # ---------------------------------------------------------------------------
 # setup and config edits
 
+# rot_laptop_snaps N [KIB]: snapshots s1..sN of the laptop's dataset: s1 holds
+# a.txt ("one") and a random bin/r1 of KIB KiB (default 128); each next
+# one rewrites a.txt ("two", "three", ...).
+rot_laptop_snaps() {
+	local words=(one two three four five six) i
+
+	lab_write a.txt one
+	lab_write_random bin/r1 "${2:-128}"
+	lab_snap s1
+	for ((i = 2; i <= $1; i++)); do
+		lab_write a.txt "${words[i - 1]}"
+		lab_snap "s$i"
+	done
+}
+
 # rot_setup [HOSTSPEC...]: lab_appliance_setup, plus an exec queue owned by
 # the NNCP user (which runs `enqueue`) in the config.
 rot_setup() {

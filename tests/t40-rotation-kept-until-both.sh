@@ -15,9 +15,7 @@
 . "$(dirname "$0")/lib-rotation.sh"
 
 rot_setup
-lab_write a.txt one
-lab_write_random bin/r1 256
-lab_snap s1
+rot_laptop_snaps 1 256
 guid1=$(lab_guid "$LAP_FS@s1")
 
 rot_disk A

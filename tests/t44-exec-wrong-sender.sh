@@ -23,9 +23,7 @@
 rot_setup
 rot_nncp_handler
 rot_conf_node laptop "$SPOOLER_ID"
-lab_write a.txt one
-lab_write_random bin/r1 256
-lab_snap s1
+rot_laptop_snaps 1 256
 
 lab_stream s1
 sent=$LAB/sent-s1

@@ -15,11 +15,7 @@
 . "$(dirname "$0")/lib-rotation.sh"
 
 rot_setup
-lab_write a.txt one
-lab_write_random bin/r1 128
-lab_snap s1
-lab_write a.txt two
-lab_snap s2
+rot_laptop_snaps 2
 
 rot_disk A
 rot_disk B

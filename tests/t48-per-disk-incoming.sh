@@ -18,13 +18,7 @@
 . "$(dirname "$0")/lib-rotation.sh"
 
 rot_setup
-lab_write a.txt one
-lab_write_random bin/r1 128
-lab_snap s1
-lab_write a.txt two
-lab_snap s2
-lab_write a.txt three
-lab_snap s3
+rot_laptop_snaps 3
 
 rot_disk A
 rot_disk B
