@@ -699,13 +699,11 @@ lab_outcome() {
 	    '$1 == n || $1 == hn { o = $2 } END { print o }' "$report"
 }
 
-# assert_outcome NAME OUTCOME[|OUTCOME...] [HOST]: the newest report comes
-# from the last run and its line for NAME has one of the outcomes, and the
-# file is where that outcome puts it: received and duplicate remove it from
-# incoming, waiting, held and failed leave it there, quarantined moves it
-# to the quarantine.
-assert_outcome() {
-	local name=$1 want=$2 host=${3:-laptop} report got lines
+# lab_report_line NAME [HOST]: the newest report's line for NAME (written
+# NAME or HOST/NAME); it must come from the last run, be the only line for
+# NAME and have the report's five fields.
+lab_report_line() {
+	local name=$1 host=${2:-laptop} report lines
 
 	report=$(lab_report_file)
 	[ -n "$report" ] || lab_fail "no report under $STATE/reports/"
@@ -720,6 +718,18 @@ assert_outcome() {
 	printf '%s\n' "$lines" | awk -F'\t' 'NF != 5 || $3 !~ /^[0-9]+$/ ||
 	    $4 !~ /^[0-9]+(\.[0-9]+)?$/ { exit 1 }' ||
 	    lab_fail "report line for $name is not NAME<TAB>OUTCOME<TAB>BYTES<TAB>SECONDS<TAB>REASON: $lines"
+	printf '%s\n' "$lines"
+}
+
+# assert_outcome NAME OUTCOME[|OUTCOME...] [HOST]: the newest report comes
+# from the last run and its line for NAME has one of the outcomes, and the
+# file is where that outcome puts it: received and duplicate remove it from
+# incoming, waiting, held and failed leave it there, quarantined moves it
+# to the quarantine.
+assert_outcome() {
+	local name=$1 want=$2 host=${3:-laptop} got
+
+	lab_report_line "$name" "$host" >/dev/null
 	got=$(lab_outcome "$name" "$host")
 	case "|$want|" in
 	*"|$got|"*) ;;

@@ -303,29 +303,9 @@ assert_ledger_lines() {
 # ---------------------------------------------------------------------------
 # reports under a rotation
 
-# rot_report_line NAME [HOST]: the newest report's line for NAME; it must
-# come from the last run and be the only line for NAME.
-rot_report_line() {
-	local name=$1 host=${2:-laptop} report lines
-
-	report=$(lab_report_file)
-	[ -n "$report" ] || lab_fail "no report under $STATE/reports/"
-	[ "$report" -nt "$LAB/logs/run.$LAB_RUNS.start" ] ||
-	    lab_fail "the newest report $report is older than the last run"
-	lines=$(awk -F'\t' -v n="$name" -v hn="$host/$name" \
-	    '$1 == n || $1 == hn' "$report")
-	[ -n "$lines" ] || lab_fail "no line for $name in report $report"
-	[ "$(printf '%s\n' "$lines" | wc -l)" = 1 ] ||
-	    lab_fail "more than one line for $name in report $report"
-	printf '%s\n' "$lines" | awk -F'\t' 'NF != 5 || $3 !~ /^[0-9]+$/ ||
-	    $4 !~ /^[0-9]+(\.[0-9]+)?$/ { exit 1 }' ||
-	    lab_fail "report line for $name is not NAME<TAB>OUTCOME<TAB>BYTES<TAB>SECONDS<TAB>REASON: $lines"
-	printf '%s\n' "$lines"
-}
-
 # rot_reason NAME [HOST]: the reason in the newest report's line for NAME.
 rot_reason() {
-	rot_report_line "$@" | cut -f5
+	lab_report_line "$@" | cut -f5
 }
 
 # assert_rot_outcome [-r ROOT] NAME OUTCOME stays|leaves [REASON_TEXT]: the
@@ -342,7 +322,7 @@ assert_rot_outcome() {
 		esac
 	done
 	shift $((OPTIND - 1))
-	line=$(rot_report_line "$1")
+	line=$(lab_report_line "$1")
 	got=$(printf '%s\n' "$line" | cut -f2)
 	[ "$got" = "$2" ] ||
 	    lab_fail "outcome of $1: expected $2, got '$got' ($line)"

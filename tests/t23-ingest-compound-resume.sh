@@ -11,12 +11,6 @@
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
 
-# reason_of NAME: the reason column of NAME's line in the newest report.
-reason_of() {
-	awk -F'\t' -v n="$1" '$1 == n || $1 == "laptop/" n { r = $5 }
-	    END { print r }' "$(lab_report_file)"
-}
-
 lab_setup
 lab_write a.txt one
 lab_snap s1
@@ -61,9 +55,9 @@ zfs destroy "$STORE_ROOT@operator" || lab_die "zfs destroy failed"
 lab_ingest
 assert_exit 0
 assert_outcome "$n5" received
-case $(reason_of "$n5") in
+case $(lab_report_line "$n5" | cut -f5) in
 "resumed after the 2 snapshots already received;"*) ;;
-*) lab_fail "reason for $n5: $(reason_of "$n5")" ;;
+*) lab_fail "reason for $n5: $(lab_report_line "$n5" | cut -f5)" ;;
 esac
 for s in s1 s2 s3; do
 	assert_guid "$s"
