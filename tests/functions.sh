@@ -30,6 +30,7 @@
 #   STORE_ROOT                         $BAK_POOL/simplesnap/laptop/$LAP_FS
 #   QF QN                              path and name of the last queue file
 #   AGENT_RC AGENT_LOG                 exit status and log of the last run
+#   USER_AGENT  a copy of $AGENT that other users can run (lab_user_bin)
 
 set -o errexit -o nounset -o pipefail -o errtrace
 shopt -s nullglob
@@ -126,7 +127,26 @@ lab_init() {
 	CONF=$LAB/airgap-agent.conf
 	mkdir -p "$LAB/outbox" "$LAB/src" "$LAB/logs" "$LAB/run" "$INCOMING"
 	lab_log "lab is $LAB"
+	# shellcheck disable=SC2034 # for the scenario scripts
+	USER_AGENT=$(lab_user_bin "$AGENT")
 	lab_zfs_start
+}
+
+# lab_user_bin FILE: copy the program FILE into $LAB/bin, print the copy's
+# path.  What the lab runs as the unprivileged NNCP user must not depend on
+# the checkout: it may sit under a folder only root can enter (root's home,
+# 0700 on Debian).  The lab folder is made enterable (0711) by the
+# scenarios that need it.
+lab_user_bin() {
+	local dst
+
+	mkdir -p "$LAB/bin"
+	chmod 0755 "$LAB/bin"
+	dst=$LAB/bin/$(basename "$1")
+	if ! cp "$1" "$dst" || ! chmod 0755 "$dst"; then
+		lab_die "cannot copy $1 into $LAB/bin"
+	fi
+	printf '%s\n' "$dst"
 }
 
 # lab_zfs_start: start the zfs-fuse daemon when `zpool list` does not work.

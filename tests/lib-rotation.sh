@@ -367,7 +367,7 @@ rot_nncp_handler() {
 	local cfg=$NNCP_BSVR_DIR/cfg.hjson inc="      incoming: \"$INCOMING/laptop\""
 
 	grep -qxF "$inc" "$cfg" || lab_die "no incoming line for the laptop in $cfg"
-	awk -v inc="$inc" -v ex="      exec: {zfsreceive: [\"$AGENT\", \"-c\", \"$CONF\", \"enqueue\"]}" \
+	awk -v inc="$inc" -v ex="      exec: {zfsreceive: [\"$USER_AGENT\", \"-c\", \"$CONF\", \"enqueue\"]}" \
 	    '{ print } $0 == inc { print ex }' "$cfg" >"$cfg.new" &&
 	    mv "$cfg.new" "$cfg"
 	chown "$NNCP_USER:" "$cfg"

@@ -113,31 +113,31 @@ enq() {
 	printf '%s\n' "$rc"
 }
 dest=laptop/$LAP_FS
-rc=$(enq "$AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
+rc=$(enq "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
 [ "$rc" != 0 ] || lab_fail "enqueue without NNCP_SENDER exited 0"
 assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue without NNCP_SENDER"
 {
 	printf 'this is not a backup stream\n'
 	head -c 200000 /dev/urandom
 } >"$st/garbage-text"
-rc=$(enq NNCP_SENDER="$LAP_ID" "$AGENT" -c "$CONF" enqueue "$dest" <"$st/garbage-text")
+rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/garbage-text")
 [ "$rc" != 0 ] || lab_fail "enqueue of garbage (text first) exited 0"
 assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue of garbage"
-rc=$(enq NNCP_SENDER="$LAP_ID" "$AGENT" -c "$CONF" enqueue "$dest" </dev/null)
+rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" </dev/null)
 [ "$rc" != 0 ] || lab_fail "enqueue of an empty stdin exited 0"
 assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue of nothing"
 for bad in "laptop/$LAP_POOL/../fs" "laptop" "other/$LAP_FS" "laptop//fs" "/laptop/fs"; do
-	rc=$(enq NNCP_SENDER="$LAP_ID" "$AGENT" -c "$CONF" enqueue "$bad" <"$st/plain-s4")
+	rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$bad" <"$st/plain-s4")
 	[ "$rc" != 0 ] || lab_fail "enqueue to DEST '$bad' exited 0"
 	assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue to '$bad'"
 done
-rc=$(enq NNCP_SENDER="$OTH_FPR" "$AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
+rc=$(enq NNCP_SENDER="$OTH_FPR" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
 [ "$rc" != 0 ] || lab_fail "enqueue with a wrong NNCP_SENDER exited 0"
 assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue with a wrong sender"
 
 # The same stream with the right sender is queued and received.
 rc=$(enq NNCP_SENDER="$LAP_ID" NNCP_SELF="$BSVR_ID" NNCP_NICE=224 \
-    "$AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
+    "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
 assert_eq 0 "$rc" "exit status of enqueue with the right sender (see $LAB/logs/enqueue.log)"
 q=$(rot_execq_files)
 [ "$(printf '%s\n' "$q" | grep -c .)" = 1 ] || lab_fail "expected one queued file, found: $q"
@@ -155,7 +155,7 @@ assert_received s4
 	printf '\200'
 	head -c 200000 /dev/urandom
 } >"$st/garbage-tag0"
-rc=$(enq NNCP_SENDER="$LAP_ID" "$AGENT" -c "$CONF" enqueue "$dest" <"$st/garbage-tag0")
+rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/garbage-tag0")
 [ "$rc" != 0 ] || lab_fail "enqueue of random bytes beginning with 0x80 exited 0 and queued: $(rot_execq_files)"
 assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue of random bytes"
 rot_export A

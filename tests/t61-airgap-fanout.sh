@@ -15,7 +15,7 @@
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
 
-FANOUT=$TOP/scripts/airgap-fanout
+FANOUT=
 NNCP_USER=nncp
 FAN_RC=
 FAN_LOG=
@@ -24,6 +24,7 @@ HOLDER=
 
 lab_init
 chmod 0711 "$LAB"
+FANOUT=$(lab_user_bin "$TOP/scripts/airgap-fanout")
 for t in nncp-cfgnew nncp-file nncp-xfer nncp-toss runuser flock; do
 	command -v "$t" >/dev/null || lab_die "$t not found"
 done
