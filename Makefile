@@ -9,7 +9,7 @@ MANDIR ?= $(PREFIX)/share/man
 RULESDIR ?= /etc/udev/rules.d
 UNITDIR ?= /etc/systemd/system
 CC ?= cc
-PKGS = libudev blkid libzstd gpgme libconfig
+PKGS = libudev blkid libzstd gpgme libconfig libgcrypt
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -D_FORTIFY_SOURCE=2 -fstack-protector-strong
@@ -18,15 +18,15 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS += $(PKG_LIBS) -lpthread
 
 SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/lock.c \
-	agent/queue.c agent/zstream.c agent/zwalk.c agent/zfs.c agent/decompress.c \
-	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/ingest.c \
+	agent/queue.c agent/zstream.c agent/hash.c agent/zwalk.c agent/zfs.c agent/decompress.c \
+	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/verified.c agent/ingest.c \
 	agent/media.c agent/indicator.c agent/nncp.c agent/disk.c agent/stick.c \
 	agent/handle.c agent/enqueue.c agent/status.c agent/watch.c
 OBJS = $(SRCS:.c=.o)
 BIN = agent/airgap-agent
 
 UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config \
-	tests/unit/test_ledger tests/unit/test_zwalk
+	tests/unit/test_ledger tests/unit/test_zwalk tests/unit/test_pipeline
 
 all: $(BIN)
 

@@ -52,6 +52,7 @@ double now_seconds(void);
 int write_all(int, const void *, size_t);
 int mkdir_private(const char *);
 int fsync_dir(const char *);
+int file_replace(const char *path, const void *, size_t);
 
 /* config.c */
 struct host_cfg {
@@ -182,7 +183,22 @@ int queue_quarantine(const char *state_dir, const struct queue_file *,
 
 /* zstream.c */
 #define ZSTREAM_RECORD 312 /* sizeof (dmu_replay_record_t) */
-#define ZSTREAM_TAIL (2 * ZSTREAM_RECORD)
+#define ZSTREAM_MAGIC 0x2F5BACBACULL
+#define ZSTREAM_SUBSTREAM 1 /* header types, in the begin record */
+#define ZSTREAM_COMPOUND 2
+enum zstream_record_type {
+	DRR_BEGIN,
+	DRR_OBJECT,
+	DRR_FREEOBJECTS,
+	DRR_WRITE,
+	DRR_FREE,
+	DRR_END,
+	DRR_WRITE_BYREF,
+	DRR_SPILL,
+	DRR_WRITE_EMBEDDED,
+	DRR_OBJECT_RANGE,
+	DRR_REDACT,
+};
 
 struct zstream_begin {
 	uint64_t toguid;
@@ -197,10 +213,10 @@ struct zstream_head {
 	struct zstream_begin first; /* first inner begin (compound only) */
 };
 #define ZSTREAM_NEED_MORE 1
+uint32_t zstream_get32(const unsigned char *, int swap);
+uint64_t zstream_get64(const unsigned char *, int swap);
 int zstream_parse_head(const unsigned char *, size_t, struct zstream_head *,
     const char **why);
-int zstream_parse_tail(const unsigned char *, size_t,
-    const struct zstream_head *, uint64_t *toguid);
 uint64_t zstream_base(const struct zstream_head *);
 uint64_t zstream_first_guid(const struct zstream_head *);
 int zstream_dataset(const struct zstream_head *, char *, size_t);
@@ -212,20 +228,33 @@ enum stream_format {
 };
 enum stream_format zstream_sniff(const unsigned char *, size_t);
 
+/* hash.c */
+#define HASH_SIZE 32 /* SHA-256 */
+struct hash;
+struct hash *hash_new(void);
+void hash_update(struct hash *, const void *, size_t);
+void hash_peek(const struct hash *, unsigned char out[HASH_SIZE]);
+void hash_free(struct hash *);
+
 /* zwalk.c */
 struct zwalk_sub {
 	uint64_t fromguid; /* 0 for a full stream */
 	uint64_t toguid;
+	unsigned char digest[HASH_SIZE]; /* compound: the stream up to its end */
 };
 struct zwalk;
 typedef int (*zwalk_emit)(void *arg, const unsigned char *, size_t);
-struct zwalk *zwalk_new(size_t skip);
+struct zwalk *zwalk_new(size_t skip, const struct zwalk *verified);
 void zwalk_free(struct zwalk *);
 int zwalk_feed(struct zwalk *, const unsigned char *, size_t, zwalk_emit,
     void *);
 int zwalk_end(const struct zwalk *);
+int zwalk_release(struct zwalk *, zwalk_emit, void *);
 const char *zwalk_error(const struct zwalk *);
 const struct zwalk_sub *zwalk_subs(const struct zwalk *, size_t *n);
+uint64_t zwalk_final_guid(const struct zwalk *);
+int zwalk_compound(const struct zwalk *);
+int zwalk_unproven(const struct zwalk *);
 
 /* zfs.c */
 struct zfs_snap {
@@ -241,6 +270,8 @@ int zfs_dataset_get(const struct config *, const char *ds, struct zfs_dataset *)
 void zfs_dataset_free(struct zfs_dataset *);
 int zfs_dataset_has_guid(const struct zfs_dataset *, uint64_t);
 int zfs_create_parents(const struct config *, const char *ds);
+int zfs_placeholder_remove(const struct config *, const char *ds);
+void zfs_remove_placeholders(const struct config *, const char *ds);
 struct child *zfs_receive_start(const struct config *, const char *ds);
 int zfs_pool_exists(const struct config *, const char *pool);
 #define ZFS_TIMEOUT (-2)
@@ -268,9 +299,9 @@ enum gpg_verdict {
 	GPG_CORRUPT,    /* bad data, failed MDC, bad signature */
 	GPG_UNSIGNED,   /* no signature where one is required */
 	GPG_BAD_SIGNER, /* signed, but not by a listed key */
-	GPG_NO_KEY,     /* no secret key to decrypt: an operator problem */
+	GPG_WRONG_KEY,  /* encrypted to keys not here, while ours work */
 	GPG_ABORTED,    /* the sink asked to stop */
-	GPG_ERROR,      /* anything else: retry later */
+	GPG_LOCAL,      /* backupsvr's own gpg, keys or keyring: mend, retry */
 };
 struct gpg_result {
 	enum gpg_verdict verdict;
@@ -313,7 +344,7 @@ struct pipe_job {
 	int fd;              /* the queue file, open for reading */
 	int authenticated;   /* NNCP vouched for the sender: plain allowed */
 	const char *dataset; /* receive into this; on_head may change it */
-	struct zwalk *walk;  /* if set (on_head may), the stream goes through it */
+	struct zwalk *walk;  /* the record walk; NULL: a fresh one (skip 0) */
 	pipe_head_fn on_head;
 	void *arg;
 };
@@ -410,6 +441,22 @@ void ledger_forget(struct ledger *, const char *key);
 int ledger_complete(const struct ledger *, char *const *rotation,
     const char *key, const char **missing);
 void ledger_free(struct ledger *);
+
+/* verified.c */
+struct verified_entry;
+struct verified {
+	char *path;
+	struct verified_entry *e;
+	size_t n;
+	int dirty;
+};
+struct stat;
+int verified_load(const char *state_dir, struct verified *);
+int verified_has(const struct verified *, const char *path, const struct stat *);
+void verified_add(struct verified *, const char *path, const struct stat *);
+void verified_forget(struct verified *, const char *path);
+int verified_save(struct verified *, const struct queue *);
+void verified_free(struct verified *);
 
 /* ingest.c */
 struct ingest_summary {

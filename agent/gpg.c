@@ -17,6 +17,14 @@
  *
  * A verdict is known only when gpg has read the whole message: the
  * MDC, the signature and its signer all come at the end.
+ *
+ * A failure is the file's fault (it is then set aside) or backupsvr's
+ * own (a key that wants a passphrase, a gpg-agent or smartcard that
+ * fails, a signer's key that expired after it signed, a signer whose
+ * public key was never imported): then the file stays queued and the
+ * message says what to mend.  When nothing could be decrypted at all,
+ * which of the two it is is settled by a test message that gpg must be
+ * able to encrypt to backupsvr's own keys and decrypt again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +45,9 @@
 #define GPG_MAX_FDS 8
 #define GPG_MAGIC_MAX 16
 #define GPG_COALESCE_NS 1000000
+#define CANARY_KEYS 8
+#define CANARY_TEXT "airgap-agent: can backupsvr's gpg decrypt?\n"
+#define CANARY_TRUST_SECONDS 60
 
 enum fd_kind {
 	FD_UNKNOWN, /* inbound, not looked at yet */
@@ -72,6 +83,7 @@ struct gpg_sink {
 	gpg_sink_fn fn;
 	void *arg;
 	int aborted;
+	uint64_t bytes; /* plaintext handed over */
 };
 
 int
@@ -220,6 +232,7 @@ loop_plain(gpgme_ctx_t ctx, struct gpg_loop *l, struct gpg_fd *f)
 		f->fnc(f->fnc_data, f->fd);
 		return;
 	}
+	l->sink->bytes += (size_t)n;
 	if (l->sink->fn(l->sink->arg, l->buf, (size_t)n) == -1) {
 		l->sink->aborted = 1;
 		gpgme_cancel(ctx);
@@ -322,6 +335,7 @@ sink_write(void *handle, const void *buf, size_t size)
 {
 	struct gpg_sink *s = handle;
 
+	s->bytes += size;
 	if (s->fn(s->arg, buf, size) == -1) {
 		s->aborted = 1;
 		errno = ECANCELED;
@@ -347,7 +361,9 @@ set_result(struct gpg_result *r, enum gpg_verdict v, const char *fmt,
     const char *arg)
 {
 	r->verdict = v;
-	snprintf(r->reason, sizeof r->reason, fmt, arg);
+	/* The reasons are short; a cut one still says what happened. */
+	if (snprintf(r->reason, sizeof r->reason, fmt, arg) < 0)
+		r->reason[0] = '\0';
 	return v == GPG_OK ? 0 : -1;
 }
 
@@ -381,6 +397,54 @@ signer_listed(const char *home, const char *fpr, const struct host_cfg *h)
 	return ok == 2;
 }
 
+/* Is FPR, or the key id gpg gives when it lacks the key, a listed
+ * signer?  Then a missing public key is backupsvr's to mend. */
+static int
+signer_named(const char *fpr, const struct host_cfg *h)
+{
+	size_t i, n = strlen(fpr), m;
+
+	for (i = 0; h->signers[i] != NULL; i++) {
+		m = strlen(h->signers[i]);
+		if (n >= 16 && n <= m &&
+		    strcasecmp(h->signers[i] + m - n, fpr) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* One signature that is not plainly good: whose fault is it? */
+static int
+bad_signature(gpgme_signature_t s, const char *home, const struct host_cfg *h,
+    struct gpg_result *r)
+{
+	const char *fpr = s->fpr ? s->fpr : "?";
+
+	switch (gpg_err_code(s->status)) {
+	case GPG_ERR_BAD_SIGNATURE:
+		return set_result(r, GPG_CORRUPT, "bad signature by %s", fpr);
+	case GPG_ERR_NO_PUBKEY:
+		if (signer_named(fpr, h))
+			return set_result(r, GPG_LOCAL, "signed by %s, one of the "
+			    "host's signers, whose public key is not in "
+			    "backupsvr's keyring: import it", fpr);
+		return set_result(r, GPG_BAD_SIGNER,
+		    "signed by %s, a key not in the keyring", fpr);
+	case GPG_ERR_KEY_EXPIRED:
+		/* Only the signer's key can have made a good signature:
+		 * its expiry is for backupsvr's keyring to catch up with. */
+		if (signer_listed(home, fpr, h))
+			return set_result(r, GPG_LOCAL, "good signature by %s, "
+			    "whose key has expired in backupsvr's keyring: import "
+			    "the renewed key", fpr);
+		break;
+	default:
+		break;
+	}
+	return set_result(r, GPG_BAD_SIGNER, "signature not valid: %s",
+	    gpgme_strerror(s->status));
+}
+
 /* Every signature must be good; one good one must be a listed signer. */
 static int
 check_signatures(gpgme_ctx_t ctx, const char *home, const struct host_cfg *h,
@@ -399,14 +463,8 @@ check_signatures(gpgme_ctx_t ctx, const char *home, const struct host_cfg *h,
 	for (s = v->signatures; s != NULL; s = s->next) {
 		const char *fpr = s->fpr ? s->fpr : "?";
 
-		if (gpg_err_code(s->status) == GPG_ERR_BAD_SIGNATURE)
-			return set_result(r, GPG_CORRUPT, "bad signature by %s", fpr);
-		if (gpg_err_code(s->status) == GPG_ERR_NO_PUBKEY)
-			return set_result(r, GPG_BAD_SIGNER,
-			    "signed by %s, a key not in the keyring", fpr);
 		if (s->status != 0)
-			return set_result(r, GPG_BAD_SIGNER, "signature not valid: %s",
-			    gpgme_strerror(s->status));
+			return bad_signature(s, home, h, r);
 		if (signer_listed(home, fpr, h))
 			snprintf(r->signer, sizeof r->signer, "%s", fpr);
 		else
@@ -419,23 +477,125 @@ check_signatures(gpgme_ctx_t ctx, const char *home, const struct host_cfg *h,
 	return set_result(r, GPG_OK, "signed by %s", r->signer);
 }
 
+/* Up to N of backupsvr's secret keys that can decrypt. */
+static size_t
+canary_keys(gpgme_ctx_t ctx, gpgme_key_t *keys, size_t n)
+{
+	gpgme_key_t k;
+	size_t got = 0;
+
+	if (gpgme_op_keylist_start(ctx, NULL, 1) != 0)
+		return 0;
+	while (gpgme_op_keylist_next(ctx, &k) == 0) {
+		if (got < n && k->can_encrypt && !k->revoked && !k->expired &&
+		    !k->disabled && !k->invalid)
+			keys[got++] = k;
+		else
+			gpgme_key_unref(k);
+	}
+	gpgme_op_keylist_end(ctx);
+	keys[got] = NULL;
+	return got;
+}
+
+static gpgme_error_t
+canary_round_trip(gpgme_ctx_t ctx, gpgme_key_t *keys)
+{
+	gpgme_data_t in = NULL, ct = NULL, pt = NULL;
+	gpgme_error_t err;
+	size_t len = 0;
+	char *out = NULL;
+
+	if ((err = gpgme_data_new_from_mem(&in, CANARY_TEXT,
+	    strlen(CANARY_TEXT), 0)) != 0 || (err = gpgme_data_new(&ct)) != 0 ||
+	    (err = gpgme_data_new(&pt)) != 0)
+		goto out;
+	if ((err = gpgme_op_encrypt(ctx, keys, GPGME_ENCRYPT_ALWAYS_TRUST, in,
+	    ct)) != 0)
+		goto out;
+	gpgme_data_seek(ct, 0, SEEK_SET);
+	if ((err = gpgme_op_decrypt(ctx, ct, pt)) != 0)
+		goto out;
+	out = gpgme_data_release_and_get_mem(pt, &len);
+	pt = NULL;
+	if (out == NULL || len != strlen(CANARY_TEXT) ||
+	    memcmp(out, CANARY_TEXT, len) != 0)
+		err = gpg_error(GPG_ERR_BAD_DATA);
+out:
+	gpgme_free(out);
+	gpgme_data_release(in);
+	gpgme_data_release(ct);
+	gpgme_data_release(pt);
+	return err;
+}
+
+/* Can backupsvr's gpg decrypt at all?  A test message to its own
+ * secret keys, decrypted again.  A pass is trusted for a minute: a
+ * stick full of garbage must not cost one test per file. */
 static int
-check_decryption(gpgme_ctx_t ctx, const struct gpg_loop *l,
-    struct gpg_result *r)
+canary(const char *home, char *why, size_t len)
+{
+	static double passed;
+	gpgme_key_t keys[CANARY_KEYS + 1];
+	gpgme_ctx_t ctx = NULL;
+	gpgme_error_t err;
+	size_t i, n = 0;
+
+	if (passed > 0 && now_seconds() - passed < CANARY_TRUST_SECONDS)
+		return 0;
+	if ((err = use_home(home)) != 0 || (err = gpgme_new(&ctx)) != 0) {
+		snprintf(why, len, "%s", gpgme_strerror(err));
+		return -1;
+	}
+	gpgme_set_offline(ctx, 1);
+	gpgme_set_pinentry_mode(ctx, GPGME_PINENTRY_MODE_CANCEL);
+	if ((n = canary_keys(ctx, keys, CANARY_KEYS)) == 0)
+		snprintf(why, len, "no usable secret key in %s", home);
+	else if ((err = canary_round_trip(ctx, keys)) != 0)
+		snprintf(why, len, "%s", gpgme_strerror(err));
+	for (i = 0; i < n; i++)
+		gpgme_key_unref(keys[i]);
+	gpgme_release(ctx);
+	if (n == 0 || err != 0)
+		return -1;
+	passed = now_seconds();
+	return 0;
+}
+
+/* The recipients' key ids, for a message that names none of ours. */
+static void
+recipients_str(gpgme_decrypt_result_t d, char *out, size_t len)
+{
+	gpgme_recipient_t rc;
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (rc = d ? d->recipients : NULL; rc != NULL && n + 20 < len;
+	    rc = rc->next)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "",
+		    rc->keyid ? rc->keyid : "?");
+	if (n == 0)
+		snprintf(out, len, "no known key");
+}
+
+static int
+check_decryption(gpgme_ctx_t ctx, const struct gpg_job *j,
+    const struct gpg_loop *l, struct gpg_result *r)
 {
 	gpgme_decrypt_result_t d = gpgme_op_decrypt_result(ctx);
 	gpgme_error_t err = l->err ? l->err : l->op_err;
-	gpgme_recipient_t rc;
-	int secret = 0;
+	char why[96], to[120];
 
-	if (d != NULL)
-		for (rc = d->recipients; rc != NULL; rc = rc->next)
-			if (gpg_err_code(rc->status) != GPG_ERR_NO_SECKEY)
-				secret = 1;
-	if (gpg_err_code(err) == GPG_ERR_NO_SECKEY ||
-	    (err && d != NULL && d->recipients != NULL && !secret))
-		return set_result(r, GPG_NO_KEY, "%s",
-		    "encrypted to a key whose secret part is not here");
+	if ((err || d == NULL) && l->sink->bytes == 0 &&
+	    canary(j->home, why, sizeof why) == -1)
+		return set_result(r, GPG_LOCAL, "backupsvr's gpg cannot decrypt "
+		    "even its own test message (%s): check its key (a "
+		    "passphrase?), gpg-agent and smartcard", why);
+	if (gpg_err_code(err) == GPG_ERR_NO_SECKEY) {
+		recipients_str(d, to, sizeof to);
+		return set_result(r, GPG_WRONG_KEY, "encrypted to %s, not to a "
+		    "key of backupsvr's", to);
+	}
 	if (err)
 		return set_result(r, GPG_CORRUPT, "decryption failed: %s",
 		    gpgme_strerror(err));
@@ -477,7 +637,7 @@ gpg_setup(gpgme_ctx_t *ctx, const char *home, struct gpg_loop *l,
 int
 gpg_decrypt(const struct gpg_job *j, struct gpg_result *r)
 {
-	struct gpg_sink s = { j->sink, j->arg, 0 };
+	struct gpg_sink s = { j->sink, j->arg, 0, 0 };
 	struct gpg_loop loop = { .file_fd = j->fd, .peek = { -1, -1 },
 		.sink = &s, .magic = j->magic,
 		.magic_len = j->magic_len < GPG_MAGIC_MAX ? j->magic_len : 0 };
@@ -490,7 +650,7 @@ gpg_decrypt(const struct gpg_job *j, struct gpg_result *r)
 
 	memset(r, 0, sizeof *r);
 	if (pipe2(loop.peek, O_CLOEXEC | O_NONBLOCK) == -1) {
-		set_result(r, GPG_ERROR, "pipe: %s", strerror(errno));
+		set_result(r, GPG_LOCAL, "pipe: %s", strerror(errno));
 		return -1;
 	}
 	loop.buf = xmalloc(GPG_CHUNK);
@@ -498,18 +658,18 @@ gpg_decrypt(const struct gpg_job *j, struct gpg_result *r)
 	if (!err)
 		err = gpgme_op_decrypt_verify_start(ctx, cipher, plain);
 	if (err) {
-		set_result(r, GPG_ERROR, "cannot start gpg: %s", gpgme_strerror(err));
+		set_result(r, GPG_LOCAL, "cannot start gpg: %s", gpgme_strerror(err));
 		goto out;
 	}
 	if (loop_run(ctx, &loop, j->stall) == -1) {
-		set_result(r, GPG_ERROR, "%s", "gpg made no progress");
+		set_result(r, GPG_LOCAL, "%s", "gpg made no progress");
 		goto out;
 	}
 	if (s.aborted) {
 		set_result(r, GPG_ABORTED, "%s", "stopped by the reader");
 		goto out;
 	}
-	if (check_decryption(ctx, &loop, r) == 0)
+	if (check_decryption(ctx, j, &loop, r) == 0)
 		rc = check_signatures(ctx, j->home, j->host, r);
 out:
 	gpgme_data_release(cipher);

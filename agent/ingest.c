@@ -13,6 +13,16 @@
  * A compound stream (zfs send -I) commits its inner snapshots as they
  * arrive, before gpg can vouch for the whole, so it is read and
  * verified once in full before it is received.
+ *
+ * The begin record is untrusted until the whole file is verified: a
+ * file that would wait, be held, or leave as a duplicate is verified
+ * once (and remembered, verified.c) before it counts as any of these;
+ * a forgery ends in quarantine.  A stream that is received is verified
+ * on the way, the receiver's commit held back until the end (zwalk.c).
+ *
+ * These decisions, zfs queries included, run on the pipeline's second
+ * thread (on_head is called from there) while the caller's thread sits
+ * in gpgme; the two never touch the same data at the same time.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -43,6 +53,7 @@ enum mode {
 	MODE_DECIDE, /* first look: classify from the begin record */
 	MODE_CHECK,  /* read a compound stream through to learn its end */
 	MODE_VERIFY, /* read a compound stream through before receiving */
+	MODE_JUDGE,  /* read a file through before it waits, is held or goes */
 	MODE_RECEIVE /* second pass over a verified compound stream */
 };
 
@@ -55,6 +66,8 @@ struct known {
 	struct zfs_dataset d;
 };
 
+struct file_state;
+
 struct ingest {
 	const struct config *cfg;
 	const char *pool;
@@ -66,8 +79,10 @@ struct ingest {
 	int rotating;    /* ingest.rotation is set and applies to this queue */
 	int in_rotation; /* this pool is one of the rotation */
 	struct ledger ledger;
+	struct verified verified; /* files read through once already */
 	struct known known[KNOWN_MAX]; /* datasets listed in this run */
 	size_t nknown;
+	const struct file_state *st; /* per queue file, this run */
 };
 
 /* What happened to one queue file in this run. */
@@ -86,10 +101,12 @@ struct file_ctx {
 	const struct queue_file *f;
 	enum mode mode;
 	enum outcome out;  /* set when on_head stops the stream */
+	enum outcome judged; /* MODE_JUDGE: the outcome once verified */
 	char reason[1024];
 	char dataset[512];
 	struct zstream_head verified; /* from the verify pass */
 	uint64_t verified_guid;
+	struct zwalk *proof;          /* the verify pass's walk */
 	struct stat st;               /* the file when it was opened */
 	int fd;
 	struct pipe_job *job;
@@ -142,6 +159,22 @@ pick_dest(struct file_ctx *c, const struct zstream_head *h)
 	return NULL;
 }
 
+/* Has this run settled the file, so that it no longer stands for a
+ * dataset still to come? */
+static int
+settled(const struct file_state *st)
+{
+	switch (st->out) {
+	case OUT_RECEIVED:
+	case OUT_DUPLICATE:
+	case OUT_KEPT:
+	case OUT_QUARANTINED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* Is a stream for an ancestor of DEST still queued?  Then its dataset
  * must be received first: creating it here as an empty parent would
  * stop its full stream from ever being received without -F. */
@@ -155,7 +188,7 @@ ancestor_queued(const struct ingest *ing, const struct queue_file *self,
 		const struct queue_file *f = &ing->queue->files[i];
 		const char *d = f->qn.dest_alt[0] ? f->qn.dest_alt : f->qn.dest;
 
-		if (f == self || f->reject != NULL)
+		if (f == self || f->reject != NULL || settled(&ing->st[i]))
 			continue;
 		n = strlen(d);
 		if (strncmp(dest, d, n) == 0 && dest[n] == '/')
@@ -163,6 +196,8 @@ ancestor_queued(const struct ingest *ing, const struct queue_file *self,
 	}
 	return 0;
 }
+
+static void known_drop(struct ingest *, const char *ds);
 
 static enum pipe_action
 decide_new(struct file_ctx *c, const struct zstream_head *h, const char *dest)
@@ -172,15 +207,17 @@ decide_new(struct file_ctx *c, const struct zstream_head *h, const char *dest)
 		    " not received yet (no dataset)", zstream_base(h));
 	if (ancestor_queued(c->ing, c->f, dest))
 		return stop(c, OUT_WAITING, "a parent dataset's stream is queued");
-	if (zfs_create_parents(c->ing->cfg, c->dataset) == -1)
+	if (zfs_create_parents(c->ing->cfg, c->dataset) == -1) {
+		zfs_remove_placeholders(c->ing->cfg, c->dataset);
 		return stop(c, OUT_FAILED, "cannot create parent datasets");
+	}
 	c->fresh = 1;
 	return h->compound ? PIPE_SCAN : PIPE_RECEIVE;
 }
 
 static enum pipe_action
 decide_existing(struct file_ctx *c, const struct zstream_head *h,
-    const struct zfs_dataset *d)
+    const struct zfs_dataset *d, const char *dest)
 {
 	uint64_t base = zstream_base(h), newest;
 
@@ -188,8 +225,14 @@ decide_existing(struct file_ctx *c, const struct zstream_head *h,
 		if (!h->compound)
 			return stop(c, OUT_DUPLICATE, "snapshot already received");
 		c->mode = MODE_CHECK;
-		c->job->walk = zwalk_new(0);
 		return PIPE_SCAN;
+	}
+	if (d->nsnaps == 0 && zfs_placeholder_remove(c->ing->cfg,
+	    c->dataset) == 0) {
+		/* An empty parent made for another stream: it goes, and
+		 * this stream makes the dataset itself. */
+		known_drop(c->ing, c->dataset);
+		return decide_new(c, h, dest);
 	}
 	if (d->nsnaps == 0)
 		return stop(c, OUT_HELD, "%s exists without snapshots; a stream "
@@ -311,6 +354,30 @@ known_free(struct ingest *ing)
 		zfs_dataset_free(&ing->known[--ing->nknown].d);
 }
 
+/* The head says the file waits, is held or is a duplicate; that is
+ * believed only of a file that proved genuine, so read it through once
+ * first (unless that was done before). */
+static enum pipe_action
+judge(struct file_ctx *c)
+{
+	switch (c->out) {
+	case OUT_WAITING:
+	case OUT_HELD:
+	case OUT_DUPLICATE:
+		break;
+	default:
+		return PIPE_STOP;
+	}
+	if (verified_has(&c->ing->verified, c->f->path, &c->st))
+		return PIPE_STOP;
+	log_info("%s: reading it through to verify it before it counts as %s",
+	    c->f->path, outcome_names[c->out]);
+	c->judged = c->out;
+	c->out = OUT_NONE;
+	c->mode = MODE_JUDGE;
+	return PIPE_SCAN;
+}
+
 static enum pipe_action
 on_head(void *arg, const struct zstream_head *h)
 {
@@ -333,8 +400,10 @@ on_head(void *arg, const struct zstream_head *h)
 	    c->ing->cfg->store, dest);
 	if ((d = known_get(c->ing, c->dataset)) == NULL)
 		return stop(c, OUT_FAILED, "cannot list %s", c->dataset);
-	a = d->exists ? decide_existing(c, h, d) : decide_new(c, h, dest);
-	if (a != PIPE_STOP && c->mode != MODE_CHECK && pool_low(c->ing))
+	a = d->exists ? decide_existing(c, h, d, dest) : decide_new(c, h, dest);
+	if (a == PIPE_STOP)
+		return judge(c);
+	if (c->mode != MODE_CHECK && pool_low(c->ing))
 		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
 	if (a == PIPE_SCAN && c->mode == MODE_DECIDE)
 		c->mode = MODE_VERIFY;
@@ -397,18 +466,16 @@ after_check(struct file_ctx *c, const struct pipe_result *r)
 		snprintf(c->reason, sizeof c->reason, "snapshots already received");
 		return OUT_DUPLICATE;
 	}
-	if ((c->resume = resume_point(c->job->walk, d)) == 0) {
+	if ((c->resume = resume_point(c->proof, d)) == 0) {
 		snprintf(c->reason, sizeof c->reason, "overlaps snapshots already "
 		    "on %s but does not end at one; needs the operator",
 		    c->dataset);
 		return OUT_HELD;
 	}
-	zwalk_subs(c->job->walk, &nsubs);
+	zwalk_subs(c->proof, &nsubs);
 	log_info("%s: %zu of its %zu snapshots are on %s already (an earlier "
 	    "receive stopped): receiving the rest", c->f->path, c->resume,
 	    nsubs, c->dataset);
-	zwalk_free(c->job->walk);
-	c->job->walk = zwalk_new(c->resume);
 	c->verified = r->head;
 	c->verified_guid = r->final_guid;
 	c->mode = MODE_RECEIVE;
@@ -439,6 +506,16 @@ unchanged_or_failed(struct file_ctx *c)
 	return unchanged(c) ? OUT_NONE : OUT_FAILED;
 }
 
+/* The pass that verified a compound stream keeps its walk: its digests
+ * prove that the receiving pass reads the same bytes. */
+static void
+keep_proof(struct file_ctx *c)
+{
+	zwalk_free(c->proof);
+	c->proof = c->job->walk;
+	c->job->walk = NULL;
+}
+
 /* Maps one pass of the pipeline to an outcome, or to OUT_NONE when a
  * second pass is needed. */
 static enum outcome
@@ -458,8 +535,13 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 	}
 	switch (c->mode) {
 	case MODE_CHECK:
+		keep_proof(c);
 		return after_check(c, r);
+	case MODE_JUDGE:
+		verified_add(&c->ing->verified, c->f->path, &c->st);
+		return c->judged;
 	case MODE_VERIFY:
+		keep_proof(c);
 		c->verified = r->head;
 		c->verified_guid = r->final_guid;
 		c->mode = MODE_RECEIVE;
@@ -504,15 +586,22 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 	c.job = &job;
 	while (o == OUT_NONE) {
 		c.out = OUT_NONE;
+		job.walk = zwalk_new(c.mode == MODE_RECEIVE ? c.resume : 0,
+		    c.mode == MODE_RECEIVE ? c.proof : NULL);
 		pipeline_run(&job, &r);
 		o = after_pass(&c, &r);
+		zwalk_free(job.walk);
+		job.walk = NULL;
 	}
-	zwalk_free(job.walk);
+	zwalk_free(c.proof);
 	close(job.fd);
 	if (o == OUT_RECEIVED)
 		ing->since += r.bytes;
-	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED))
+	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED)) {
 		zfs_wait_absent(ing->cfg, c.dataset, 10);
+		zfs_remove_placeholders(ing->cfg, c.dataset);
+		known_free(ing);
+	}
 	if (o == OUT_FAILED || o == OUT_QUARANTINED)
 		known_drop(ing, c.dataset);
 	snprintf(reason, len, "%s", c.reason);
@@ -558,8 +647,11 @@ settle(struct ingest *ing, const struct queue_file *f, struct file_state *st)
 	switch (o) {
 	case OUT_RECEIVED:
 	case OUT_DUPLICATE:
-		if (rotation_done(ing, f, st) && queue_remove(f) == -1)
-			return OUT_FAILED;
+		if (rotation_done(ing, f, st)) {
+			if (queue_remove(f) == -1)
+				return OUT_FAILED;
+			verified_forget(&ing->verified, f->path);
+		}
 		log_info("%s: %s (%s)", f->path, outcome_names[o], reason);
 		break;
 	case OUT_KEPT:
@@ -568,6 +660,7 @@ settle(struct ingest *ing, const struct queue_file *f, struct file_state *st)
 	case OUT_QUARANTINED:
 		if (queue_quarantine(ing->cfg->state_dir, f, reason) == -1)
 			return OUT_FAILED;
+		verified_forget(&ing->verified, f->path);
 		break;
 	case OUT_WAITING:
 		log_info("%s: waiting: %s", f->path, reason);
@@ -600,7 +693,8 @@ already_here(struct ingest *ing, const struct queue_file *f,
 }
 
 /* One pass over the files still open; returns whether anything was
- * received, since that may unblock a file that was waiting. */
+ * received or set aside, since that may unblock a file that was
+ * waiting (for a parent's stream, say, that proved forged). */
 static int
 ingest_pass(struct ingest *ing, struct file_state *st)
 {
@@ -636,7 +730,7 @@ ingest_pass(struct ingest *ing, struct file_state *st)
 		else
 			st[i].out = settle(ing, f, &st[i]);
 		st[i].seconds += now_seconds() - t0;
-		if (st[i].out == OUT_RECEIVED)
+		if (st[i].out == OUT_RECEIVED || st[i].out == OUT_QUARANTINED)
 			progress = 1;
 	}
 	return progress;
@@ -797,6 +891,11 @@ ingest_scan(struct ingest *ing, const char *own_incoming, struct queue *q)
 		queue_free(q);
 		return -1;
 	}
+	if (verified_load(ing->cfg->state_dir, &ing->verified) == -1) {
+		ledger_free(&ing->ledger);
+		queue_free(q);
+		return -1;
+	}
 	if (ing->rotating)
 		ledger_reconcile(ing);
 	return 0;
@@ -825,6 +924,7 @@ ingest_run(const struct config *cfg, const char *pool, const char *own_incoming,
 		return -1;
 	log_info("ingest: %zu queued file(s) for pool %s", q.nfiles, pool);
 	st = xcalloc(q.nfiles, sizeof *st);
+	ing.st = st;
 	while (ingest_pass(&ing, st))
 		;
 	confirm_received(&ing, st);
@@ -832,9 +932,12 @@ ingest_run(const struct config *cfg, const char *pool, const char *own_incoming,
 		sum = &dummy;
 	memset(sum, 0, sizeof *sum);
 	rc = ingest_report(&ing, st, sum);
+	if (verified_save(&ing.verified, &q) == -1)
+		rc = -1;
 	free(st);
 	queue_free(&q);
 	ledger_free(&ing.ledger);
+	verified_free(&ing.verified);
 	known_free(&ing);
 	return rc;
 }

@@ -1,21 +1,23 @@
 /*
  * The byte path of one queue file:
  *
- *   file -> gpg (decrypt, verify) -> libzstd -> zfs receive
+ *   file -> gpg (decrypt, verify) -> libzstd -> record walk -> zfs receive
  *
  * The head of the decompressed stream is collected until its begin
  * record can be read; the caller then decides whether to receive it,
- * only read it through (to learn its last guid), or stop.  While
- * receiving, the last bytes of the stream (its end records) are held
- * back: zfs receive commits a snapshot only when it reads the end
- * record, and whether the stream is genuine is known only when gpg and
- * zstd have seen all of it.  On any doubt the receiver is killed with
- * the end record unsent, and the partial receive vanishes.
+ * only read it through (to verify it and learn its substreams), or
+ * stop.  Every stream then goes through the record walk (zwalk.c),
+ * which holds back the end record that would make zfs receive commit:
+ * whether the file is genuine is known only when gpg and zstd have seen
+ * all of it, and only then is the end record released.  On any doubt
+ * the receiver is killed with the end record unsent, and the partial
+ * receive vanishes.
  *
  * Two threads: the caller's runs gpg (through gpg.c) and hands the
- * plaintext over (relay.c); the other decompresses, decides on the
- * head and writes to the receiver.  Everything after the hand-over
- * happens on that thread until relay_finish() has joined it.
+ * plaintext over (relay.c); the other decompresses, walks, decides on
+ * the head (the caller's on_head runs there, zfs queries included) and
+ * writes to the receiver.  Everything after the hand-over happens on
+ * that thread until relay_finish() has joined it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,23 +31,22 @@
 #include "airgap-agent.h"
 
 #define STAGE_SIZE (1024 * 1024)
-#define HOLD_BACK 4096 /* more than the two end records of a stream */
 #define HEAD_MAX (17u * 1024 * 1024)
 #define RECV_PIPE_SIZE (1024 * 1024)
 #define RELAY_SLOTS 6
 
-enum pipe_state { ST_HEAD, ST_RECEIVE, ST_SCAN, ST_STOP, ST_FAIL };
+enum pipe_state { ST_HEAD, ST_RECEIVE, ST_SCAN, ST_STOPPED, ST_FAIL };
 
 struct pipeline {
 	const struct pipe_job *job;
 	struct pipe_result *res;
 	struct decompress *dz;
+	struct zwalk *walk;    /* the job's, or our own */
+	struct zwalk *own_walk;
 	enum pipe_state state;
 	struct buf head;
-	unsigned char *stage; /* output waiting to go; its end is held back */
+	unsigned char *stage; /* output waiting to go to the receiver */
 	size_t fill;
-	unsigned char tail[ZSTREAM_TAIL]; /* last bytes, when scanning */
-	size_t tail_len;
 	struct child *recv;
 	int recv_fd;
 	int plain; /* a zfs stream as it is: nothing to decompress */
@@ -61,19 +62,20 @@ pipe_fail(struct pipeline *p, enum pipe_outcome o, const char *why)
 	return -1;
 }
 
-/* The receiver stopped reading: say how it ended (its own words are
- * in the log, under its name). */
+/* The receiver stopped reading before the agent was done with it: a
+ * failure, whatever its exit status.  It never read the end record the
+ * walk holds back, so it cannot have committed what it was sent. */
 static int
 recv_died(struct pipeline *p)
 {
-	char why[160], s[64];
+	char why[200], s[64];
 	int status;
 
 	if (child_wait(p->recv, 10, &status) == -1)
 		return pipe_fail(p, PIPE_FAILED,
 		    "zfs receive stopped reading its stream");
-	snprintf(why, sizeof why, "zfs receive stopped reading its stream and %s",
-	    child_status_str(status, s, sizeof s));
+	snprintf(why, sizeof why, "zfs receive stopped reading its stream "
+	    "before its end and %s", child_status_str(status, s, sizeof s));
 	return pipe_fail(p, PIPE_FAILED, why);
 }
 
@@ -105,43 +107,27 @@ recv_write(struct pipeline *p, const unsigned char *b, size_t n)
 	return 0;
 }
 
+/* What the walk lets through is gathered into megabyte writes. */
 static int
-stage_push(struct pipeline *p, const unsigned char *b, size_t n)
+stage_push(void *arg, const unsigned char *b, size_t n)
 {
+	struct pipeline *p = arg;
+
 	while (n > 0) {
-		size_t room = STAGE_SIZE + HOLD_BACK - p->fill;
+		size_t room = STAGE_SIZE - p->fill;
 		size_t take = n < room ? n : room;
 
 		memcpy(p->stage + p->fill, b, take);
 		p->fill += take;
 		b += take;
 		n -= take;
-		if (p->fill == STAGE_SIZE + HOLD_BACK) {
+		if (p->fill == STAGE_SIZE) {
 			if (recv_write(p, p->stage, STAGE_SIZE) == -1)
 				return -1;
-			memmove(p->stage, p->stage + STAGE_SIZE, HOLD_BACK);
-			p->fill = HOLD_BACK;
+			p->fill = 0;
 		}
 	}
 	return 0;
-}
-
-static void
-tail_push(struct pipeline *p, const unsigned char *b, size_t n)
-{
-	if (n >= ZSTREAM_TAIL) {
-		memcpy(p->tail, b + n - ZSTREAM_TAIL, ZSTREAM_TAIL);
-		p->tail_len = ZSTREAM_TAIL;
-		return;
-	}
-	if (p->tail_len + n > ZSTREAM_TAIL) {
-		size_t drop = p->tail_len + n - ZSTREAM_TAIL;
-
-		memmove(p->tail, p->tail + drop, p->tail_len - drop);
-		p->tail_len -= drop;
-	}
-	memcpy(p->tail + p->tail_len, b, n);
-	p->tail_len += n;
 }
 
 static int
@@ -153,58 +139,35 @@ start_receiver(struct pipeline *p)
 	p->recv_fd = child_stdin(p->recv);
 	(void)fcntl(p->recv_fd, F_SETPIPE_SZ, RECV_PIPE_SIZE);
 	(void)fcntl(p->recv_fd, F_SETFL, O_NONBLOCK);
-	p->stage = xmalloc(STAGE_SIZE + HOLD_BACK);
+	p->stage = xmalloc(STAGE_SIZE);
 	log_info("receiving %s into %s", p->job->path, p->job->dataset);
 	return 0;
 }
 
+/* A stream the walk refuses is the file's fault, and it is rejected;
+ * but bytes that differ from the ones verified in an earlier pass mean
+ * the file changed in between, and it is tried again another time. */
 static int
-walk_stage(void *arg, const unsigned char *b, size_t n)
+walk_failed(struct pipeline *p)
 {
-	return stage_push(arg, b, n);
-}
+	char why[200];
 
-static int
-walk_none(void *arg, const unsigned char *b, size_t n)
-{
-	(void)arg;
-	(void)b;
-	(void)n;
-	return 0;
-}
-
-/* With a walker, a scan only learns the stream's substreams (the tail
- * is kept as without one, so a stream the walker cannot follow is
- * judged as before); a receive passes on what the walker keeps. */
-static int
-pipe_walk(struct pipeline *p, const unsigned char *b, size_t n)
-{
-	struct zwalk *w = p->job->walk;
-	char why[160];
-
-	if (p->state != ST_RECEIVE) {
-		(void)zwalk_feed(w, b, n, walk_none, NULL);
-		tail_push(p, b, n);
-		return 0;
-	}
-	if (zwalk_feed(w, b, n, walk_stage, p) == 0)
-		return 0;
 	if (p->state == ST_FAIL)
-		return -1;
-	snprintf(why, sizeof why, "cannot follow the stream's records: %s",
-	    zwalk_error(w));
-	return pipe_fail(p, PIPE_FAILED, why);
+		return -1; /* the receiver failed: its reason is recorded */
+	snprintf(why, sizeof why, "not a stream that may be received: %s",
+	    zwalk_error(p->walk));
+	if (zwalk_unproven(p->walk))
+		return pipe_fail(p, PIPE_FAILED, zwalk_error(p->walk));
+	return pipe_fail(p, PIPE_REJECTED, why);
 }
 
 static int
 pipe_forward(struct pipeline *p, const unsigned char *b, size_t n)
 {
 	p->res->bytes += n;
-	if (p->job->walk != NULL)
-		return pipe_walk(p, b, n);
-	if (p->state == ST_RECEIVE)
-		return stage_push(p, b, n);
-	tail_push(p, b, n);
+	if (zwalk_feed(p->walk, b, n, p->state == ST_RECEIVE ? stage_push : NULL,
+	    p) == -1)
+		return walk_failed(p);
 	return 0;
 }
 
@@ -221,7 +184,7 @@ pipe_decide(struct pipeline *p)
 		p->state = ST_SCAN;
 		break;
 	case PIPE_STOP:
-		p->state = ST_STOP;
+		p->state = ST_STOPPED;
 		p->res->outcome = PIPE_STOPPED;
 		return -1;
 	}
@@ -277,7 +240,7 @@ pipe_in(void *arg, const void *b, size_t n)
 	struct pipeline *p = arg;
 
 	if (decompress_feed(p->dz, b, n) == -1) {
-		if (p->state != ST_FAIL && p->state != ST_STOP) {
+		if (p->state != ST_FAIL && p->state != ST_STOPPED) {
 			char why[160];
 
 			snprintf(why, sizeof why, "zstd: %s",
@@ -298,34 +261,16 @@ pipe_push(void *arg, const void *b, size_t n)
 	return relay_push(p->relay, b, n);
 }
 
-/* The stream must end with its end record(s), and for a single
- * snapshot that record must name the snapshot the begin record named. */
-static int
-check_tail(struct pipeline *p)
-{
-	const unsigned char *t = p->tail;
-	size_t len = p->tail_len;
-	struct pipe_result *r = p->res;
-
-	if (p->state == ST_RECEIVE) {
-		len = p->fill < ZSTREAM_TAIL ? p->fill : ZSTREAM_TAIL;
-		t = p->stage + p->fill - len;
-	}
-	if (zstream_parse_tail(t, len, &r->head, &r->final_guid) == -1)
-		return pipe_fail(p, PIPE_REJECTED,
-		    "stream does not end with an end record (truncated at the sender?)");
-	if (!r->head.compound && r->final_guid != r->head.outer.toguid)
-		return pipe_fail(p, PIPE_REJECTED,
-		    "end record does not match the begin record");
-	return 0;
-}
-
+/* The whole file proved genuine: the held-back end record goes to the
+ * receiver, which now commits. */
 static int
 finish_receive(struct pipeline *p)
 {
 	char s[64], why[160];
 	int status;
 
+	if (zwalk_release(p->walk, stage_push, p) == -1)
+		return p->state == ST_FAIL ? -1 : walk_failed(p);
 	if (recv_write(p, p->stage, p->fill) == -1)
 		return -1;
 	child_close_stdin(p->recv);
@@ -344,12 +289,13 @@ finish_receive(struct pipeline *p)
 static void
 map_gpg(struct pipeline *p, const struct gpg_result *g)
 {
-	if (p->state == ST_FAIL || p->state == ST_STOP)
+	if (p->state == ST_FAIL || p->state == ST_STOPPED)
 		return; /* the reason is already recorded */
 	switch (g->verdict) {
 	case GPG_CORRUPT:
 	case GPG_UNSIGNED:
 	case GPG_BAD_SIGNER:
+	case GPG_WRONG_KEY:
 		pipe_fail(p, PIPE_REJECTED, g->reason);
 		break;
 	default:
@@ -373,14 +319,9 @@ pipe_finish(struct pipeline *p, const struct gpg_result *g, int grc)
 	}
 	if (p->state == ST_HEAD)
 		return pipe_fail(p, PIPE_REJECTED, "stream too short for a begin record");
-	if (check_tail(p) == -1)
-		return -1;
-	/* The end records are still held back: a walk that did not end
-	 * cleanly never reaches the receiver's commit. */
-	if (p->state == ST_RECEIVE && p->job->walk != NULL &&
-	    zwalk_end(p->job->walk) == -1)
-		return pipe_fail(p, PIPE_FAILED, "cannot follow the stream's "
-		    "records to its end");
+	if (zwalk_end(p->walk) == -1)
+		return walk_failed(p);
+	p->res->final_guid = zwalk_final_guid(p->walk);
 	if (p->state == ST_RECEIVE && finish_receive(p) == -1)
 		return -1;
 	p->res->outcome = PIPE_DONE;
@@ -403,7 +344,7 @@ read_unencrypted(struct pipeline *p, int fd, struct gpg_result *g)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			g->verdict = GPG_ERROR;
+			g->verdict = GPG_LOCAL;
 			snprintf(g->reason, sizeof g->reason, "read: %s",
 			    strerror(errno));
 			free(b);
@@ -454,6 +395,9 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 	if (lseek(job->fd, 0, SEEK_SET) == -1)
 		return pipe_fail(&p, PIPE_FAILED, strerror(errno));
 	p.dz = decompress_new(pipe_out, &p);
+	p.walk = job->walk;
+	if (p.walk == NULL)
+		p.walk = p.own_walk = zwalk_new(0, NULL);
 	gj.home = job->cfg->gnupg_home;
 	gj.fd = job->fd;
 	gj.host = job->host;
@@ -464,6 +408,7 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 	format = FORMAT_OPENPGP;
 	if (job->authenticated && sniff(&p, job->fd, &format) == -1) {
 		decompress_free(p.dz);
+		zwalk_free(p.own_walk);
 		return -1;
 	}
 	p.plain = format == FORMAT_ZFS;
@@ -479,6 +424,7 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 	if (p.recv != NULL && rc == -1)
 		child_kill(p.recv);
 	child_free(p.recv);
+	zwalk_free(p.own_walk);
 	decompress_free(p.dz);
 	buf_free(&p.head);
 	free(p.stage);

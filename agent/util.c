@@ -200,3 +200,37 @@ fsync_dir(const char *dir)
 	close(fd);
 	return rc;
 }
+
+/* Replaces PATH with DATA so that a crash at any moment leaves the old
+ * file or the new one, never half of one: a temporary file beside it,
+ * fsync, rename, fsync of the folder. */
+int
+file_replace(const char *path, const void *data, size_t len)
+{
+	char *tmp = xasprintf("%s.tmp", path), *dir = xstrdup(path), *slash;
+	int fd, rc = -1;
+
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		log_warn("create %s", tmp);
+		goto out;
+	}
+	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+		log_warn("write %s", tmp);
+		close(fd);
+		goto out;
+	}
+	if (close(fd) == -1 || rename(tmp, path) == -1) {
+		log_warn("replace %s", path);
+		goto out;
+	}
+	rc = slash != NULL ? fsync_dir(dir) : 0;
+out:
+	if (rc == -1)
+		(void)unlink(tmp);
+	free(tmp);
+	free(dir);
+	return rc;
+}

@@ -13,6 +13,10 @@
 #include "airgap-agent.h"
 
 #define ARGV_MAX 64
+/* Marks the parents the agent creates: they may be removed again while
+ * empty (see zfs_remove_placeholders). */
+#define PLACEHOLDER_PROP "airgap-agent:placeholder"
+#define PLACEHOLDER_SET PLACEHOLDER_PROP "=on"
 
 /* Builds BIN FIXED... EXTRA... TAIL... into ARGV. */
 static int
@@ -180,7 +184,9 @@ dataset_exists(const struct config *cfg, const char *ds)
 
 /* Creates each missing ancestor of DS with create_args (not mounted),
  * one level at a time, so every level gets those arguments.  Mostly
- * they all exist: the nearest is looked at first. */
+ * they all exist: the nearest is looked at first.  They are made before
+ * the stream that needs them proved genuine, so each is marked as a
+ * placeholder that may go again while it holds nothing. */
 int
 zfs_create_parents(const struct config *cfg, const char *ds)
 {
@@ -202,7 +208,8 @@ zfs_create_parents(const struct config *cfg, const char *ds)
 		if (!dataset_exists(cfg, path)) {
 			build_argv(argv, cfg->zfs,
 			    (const char *const[]){ "create", NULL },
-			    cfg->create_args, (const char *const[]){ path, NULL });
+			    cfg->create_args, (const char *const[]){ "-o",
+			    PLACEHOLDER_SET, path, NULL });
 			if (run_quiet(cfg, argv, NULL) != 0) {
 				log_warnx("zfs: cannot create %s", path);
 				rc = -1;
@@ -214,6 +221,57 @@ zfs_create_parents(const struct config *cfg, const char *ds)
 	}
 	free(path);
 	return rc;
+}
+
+/* Was DS made by zfs_create_parents (the mark set on it, not inherited)? */
+static int
+is_placeholder(const struct config *cfg, const char *ds)
+{
+	static const char *const fixed[] = { "get", "-H", "-o", "value,source",
+		PLACEHOLDER_PROP, NULL };
+	char *argv[ARGV_MAX];
+	struct buf out = { 0 };
+	int yes;
+
+	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ ds, NULL });
+	yes = run_quiet(cfg, argv, &out) == 0 && out.data != NULL &&
+	    strcmp(out.data, "on\tlocal\n") == 0;
+	buf_free(&out);
+	return yes;
+}
+
+/* Destroys DS if it is a placeholder with no children and no snapshots:
+ * zfs destroy without -r refuses anything else, so nothing received can
+ * go.  0 when it is gone. */
+int
+zfs_placeholder_remove(const struct config *cfg, const char *ds)
+{
+	char *argv[ARGV_MAX];
+
+	if (!is_placeholder(cfg, ds))
+		return -1;
+	build_argv(argv, cfg->zfs, (const char *const[]){ "destroy", NULL },
+	    NULL, (const char *const[]){ ds, NULL });
+	if (run_quiet(cfg, argv, NULL) != 0)
+		return -1;
+	log_info("zfs: removed %s, an empty parent made for a stream", ds);
+	return 0;
+}
+
+/* After a stream for DS failed: the empty parents made for it go again,
+ * deepest first, so that a forged file leaves nothing that could stand
+ * in the way of a genuine stream for one of them. */
+void
+zfs_remove_placeholders(const struct config *cfg, const char *ds)
+{
+	char *path = xstrdup(ds), *slash;
+
+	while ((slash = strrchr(path, '/')) != NULL) {
+		*slash = '\0';
+		if (zfs_placeholder_remove(cfg, path) == -1)
+			break;
+	}
+	free(path);
 }
 
 struct child *

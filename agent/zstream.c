@@ -1,24 +1,22 @@
 /*
- * The zfs send stream format, read only as far as the agent needs:
- * the begin record (what snapshot a stream carries and on top of what)
- * and the end records (the guid of the last snapshot).  A stream is a
- * sequence of 312-byte dmu_replay_record_t headers; see lab-facts.md.
- * Everything here parses untrusted bytes: bounds are checked first.
+ * The zfs send stream format, read only as far as the agent needs: its
+ * integers, and the begin records at its head (what snapshot a stream
+ * carries and on top of what), which decide what is done with it before
+ * it is read any further.  The records after the head are zwalk.c's.
+ * A stream is a sequence of 312-byte dmu_replay_record_t headers; see
+ * lab-facts.md.  Everything here parses untrusted bytes: bounds are
+ * checked first.
  */
 #include <byteswap.h>
 #include <string.h>
 
 #include "airgap-agent.h"
 
-#define DRR_BEGIN 0
-#define DRR_END 5
-#define DMU_BACKUP_MAGIC 0x2F5BACBACULL
-#define DMU_SUBSTREAM 1
-#define DMU_COMPOUNDSTREAM 2
+#define DRR_BEGIN_NAME 56
 #define HEAD_PAYLOAD_MAX (16u * 1024 * 1024)
 
-static uint32_t
-get32(const unsigned char *p, int swap)
+uint32_t
+zstream_get32(const unsigned char *p, int swap)
 {
 	uint32_t v;
 
@@ -26,14 +24,17 @@ get32(const unsigned char *p, int swap)
 	return swap ? bswap_32(v) : v;
 }
 
-static uint64_t
-get64(const unsigned char *p, int swap)
+uint64_t
+zstream_get64(const unsigned char *p, int swap)
 {
 	uint64_t v;
 
 	memcpy(&v, p, sizeof v);
 	return swap ? bswap_64(v) : v;
 }
+
+#define get32 zstream_get32
+#define get64 zstream_get64
 
 /* Reads one begin record at P; *HDRTYPE gets the stream header type. */
 static int
@@ -43,9 +44,9 @@ parse_begin(const unsigned char *p, struct zstream_begin *b, int *swap,
 	uint64_t magic;
 
 	memcpy(&magic, p + 8, sizeof magic);
-	if (magic == DMU_BACKUP_MAGIC)
+	if (magic == ZSTREAM_MAGIC)
 		*swap = 0;
-	else if (magic == bswap_64(DMU_BACKUP_MAGIC))
+	else if (magic == bswap_64(ZSTREAM_MAGIC))
 		*swap = 1;
 	else
 		return *why = "not a zfs send stream (bad magic)", -1;
@@ -55,9 +56,9 @@ parse_begin(const unsigned char *p, struct zstream_begin *b, int *swap,
 	*hdrtype = (unsigned)(get64(p + 16, *swap) & 3);
 	b->toguid = get64(p + 40, *swap);
 	b->fromguid = get64(p + 48, *swap);
-	memcpy(b->toname, p + 56, 256);
+	memcpy(b->toname, p + DRR_BEGIN_NAME, 256);
 	b->toname[256] = '\0';
-	if (memchr(p + 56, '\0', 256) == NULL || b->toname[0] == '\0' ||
+	if (memchr(p + DRR_BEGIN_NAME, '\0', 256) == NULL || b->toname[0] == '\0' ||
 	    strchr(b->toname, '@') == NULL)
 		return *why = "begin record has no snapshot name", -1;
 	return 0;
@@ -84,7 +85,7 @@ parse_compound(const unsigned char *buf, size_t len, uint32_t payload,
 	if (parse_begin(buf + off, &h->first, &inner_swap, &hdrtype,
 	    &inner_payload, why) == -1)
 		return -1;
-	if (inner_swap != swap || hdrtype != DMU_SUBSTREAM)
+	if (inner_swap != swap || hdrtype != ZSTREAM_SUBSTREAM)
 		return *why = "compound stream: malformed inner begin record", -1;
 	return 0;
 }
@@ -103,45 +104,15 @@ zstream_parse_head(const unsigned char *buf, size_t len, struct zstream_head *h,
 	if (parse_begin(buf, &h->outer, &swap, &hdrtype, &payload, why) == -1)
 		return -1;
 	h->swapped = swap;
-	if (hdrtype == DMU_SUBSTREAM) {
+	if (hdrtype == ZSTREAM_SUBSTREAM) {
 		if (h->outer.toguid == 0)
 			return *why = "begin record has no snapshot guid", -1;
 		return 0;
 	}
-	if (hdrtype != DMU_COMPOUNDSTREAM)
+	if (hdrtype != ZSTREAM_COMPOUND)
 		return *why = "unknown stream header type", -1;
 	h->compound = 1;
 	return parse_compound(buf, len, payload, swap, h, why);
-}
-
-/* The guid of the last snapshot, from the end records: a plain stream
- * ends with its end record; a compound one with the last substream's
- * end record followed by the outer one (guid 0).  A compound stream cut
- * right after an inner end record (the sender died between snapshots)
- * lacks the outer one and is refused. */
-int
-zstream_parse_tail(const unsigned char *tail, size_t len,
-    const struct zstream_head *h, uint64_t *toguid)
-{
-	const unsigned char *last, *inner;
-
-	*toguid = 0;
-	if (len < ZSTREAM_RECORD)
-		return -1;
-	last = tail + len - ZSTREAM_RECORD;
-	if (get32(last, h->swapped) != DRR_END)
-		return -1;
-	if (!h->compound) {
-		*toguid = get64(last + 40, h->swapped);
-		return *toguid != 0 ? 0 : -1;
-	}
-	if (len < 2 * ZSTREAM_RECORD || get64(last + 40, h->swapped) != 0)
-		return -1;
-	inner = last - ZSTREAM_RECORD;
-	if (get32(inner, h->swapped) != DRR_END)
-		return -1;
-	*toguid = get64(inner + 40, h->swapped);
-	return *toguid != 0 ? 0 : -1;
 }
 
 /* The snapshot a stream needs on the destination, 0 for a full one. */
@@ -201,8 +172,8 @@ zstream_sniff(const unsigned char *b, size_t n)
 
 	if (n >= 16) {
 		memcpy(&magic, b + 8, sizeof magic);
-		if ((magic == DMU_BACKUP_MAGIC || magic == bswap_64(DMU_BACKUP_MAGIC)) &&
-		    get32(b, magic != DMU_BACKUP_MAGIC) == DRR_BEGIN)
+		if ((magic == ZSTREAM_MAGIC || magic == bswap_64(ZSTREAM_MAGIC)) &&
+		    get32(b, magic != ZSTREAM_MAGIC) == DRR_BEGIN)
 			return FORMAT_ZFS;
 	}
 	if (n >= zl && memcmp(b, zm, zl) == 0)

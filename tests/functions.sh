@@ -473,7 +473,7 @@ lab_dest_name() {
 # Sets QF (path) and QN (file name).
 lab_stream() {
 	local OPTIND opt incr='' from='' signer=laptop ts='' dest='' name=''
-	local prefix=bakfsfmt2 home sign=() send=()
+	local prefix=bakfsfmt2 send=()
 
 	while getopts 'i:I:s:t:d:p:n:' opt; do
 		case $opt in
@@ -492,24 +492,51 @@ lab_stream() {
 	[ -n "$ts" ] || ts=$(date +%s.%N)
 	[ -n "$dest" ] || dest=laptop/$LAP_FS
 	[ -n "$name" ] || name=$prefix-$ts.$$_$(lab_dest_name "$dest")
-	case $signer in
-	laptop) home=$G_LAP sign=(-s -u "$LAP_FPR") ;;
-	other) home=$G_OTH sign=(-s -u "$OTH_FPR") ;;
-	none) home=$G_LAP ;;
-	*) lab_die "lab_stream: unknown signer $signer" ;;
-	esac
 	send=(zfs send)
 	[ -z "$incr" ] || send+=("$incr" "$LAP_FS@$from")
 	send+=("$LAP_FS@$1")
 
 	QN=$name
 	QF=$LAB/outbox/$name
-	"${send[@]}" 2>>"$LAB/logs/send.log" |
-	    zstd -8 - 2>>"$LAB/logs/send.log" |
+	"${send[@]}" 2>>"$LAB/logs/send.log" | lab_seal "$signer" >"$QF" ||
+	    lab_die "making the stream ${send[*]} failed (see $LAB/logs/send.log)"
+}
+
+# lab_seal SIGNER: stdin (a zfs send stream) compressed and encrypted to
+# backupsvr as the sender does, onto stdout; signed by SIGNER (laptop,
+# other) or not (none).
+lab_seal() {
+	local home sign=()
+
+	case $1 in
+	laptop) home=$G_LAP sign=(-s -u "$LAP_FPR") ;;
+	other) home=$G_OTH sign=(-s -u "$OTH_FPR") ;;
+	none) home=$G_LAP ;;
+	*) lab_die "lab_seal: unknown signer $1" ;;
+	esac
+	zstd -8 - 2>>"$LAB/logs/send.log" |
 	    gpg --homedir "$home" --batch --no-tty --trust-model always \
 	        --compress-algo none --cipher-algo AES256 \
-	        -e -r "$BSVR_FPR" "${sign[@]}" >"$QF" 2>>"$LAB/logs/send.log" ||
-	    lab_die "making the stream ${send[*]} failed (see $LAB/logs/send.log)"
+	        -e -r "$BSVR_FPR" "${sign[@]}" 2>>"$LAB/logs/send.log"
+}
+
+# lab_queue_raw SIGNER RAW N [DEST]: the zfs send stream in the file RAW,
+# sealed by SIGNER (lab_seal), into $INCOMING/laptop/ named by lab_qname N
+# DEST.  Sets QF and QN.
+lab_queue_raw() {
+	QN=$(lab_qname "$3" "${4:-}")
+	QF=$INCOMING/laptop/$QN
+	mkdir -p "$INCOMING/laptop"
+	lab_seal "$1" <"$2" >"$QF" || lab_die "sealing $2 failed"
+}
+
+# lab_qname N [DEST]: a queue file name for DEST (default laptop/$LAP_FS),
+# the Nth of this second (N orders files made in the same second).
+lab_qname() {
+	local dest=${2:-}
+
+	printf 'bakfsfmt2-%s.%09d.%s_%s\n' "$(date +%s)" "$1" $$ \
+	    "$(lab_dest_name "${dest:-laptop/$LAP_FS}")"
 }
 
 # lab_deliver [-h HOST] [PATH [NAME]]: move a file from the outbox into

@@ -1,17 +1,28 @@
-/* Walking a compound stream record by record: a real zfs send -I
- * stream, synthetic ones with every record type in both byte orders,
- * leaving out leading substreams, and what must stop the walk. */
+/* Walking streams record by record: real zfs send streams (full,
+ * incremental, compound), synthetic ones with every record type in
+ * both byte orders, leaving out leading substreams, and what must stop
+ * the walk.  And the promise the walk exists for, checked against a
+ * stand-in receiver that commits at the first end record it reads:
+ * over many streams made from real ones (end records copied to other
+ * places, padding, cuts, changed bytes and record types), nothing is
+ * committed before the caller releases the held end record, and a
+ * compound stream's snapshots commit only where the bytes so far are
+ * the verified ones. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "airgap-agent.h"
 #include "unit.h"
+#include "standin.h"
 
 #define REC ZSTREAM_RECORD
 #define REAL "tests/fuzz/corpus/zstream/compound"
+#define REAL_FULL "tests/fuzz/corpus/zstream/full"
+#define REAL_INCR "tests/fuzz/corpus/zstream/incremental"
 
 static struct buf out;
+static struct zwalk *proof; /* the verifying pass of the last walk() */
 
 static int
 collect(void *arg, const unsigned char *b, size_t n)
@@ -21,22 +32,54 @@ collect(void *arg, const unsigned char *b, size_t n)
 	return 0;
 }
 
-/* Walks S in pieces of CHUNK bytes, leaving out SKIP substreams. */
-static struct zwalk *
-walk(const struct buf *s, size_t chunk, size_t skip)
+/* Feeds S to W in pieces of CHUNK bytes; EMIT NULL: a verifying pass. */
+static void
+feed(struct zwalk *w, const struct buf *s, size_t chunk, zwalk_emit emit)
 {
-	struct zwalk *w = zwalk_new(skip);
 	size_t off;
 
-	buf_free(&out);
 	for (off = 0; off < s->len; off += chunk) {
 		size_t n = s->len - off < chunk ? s->len - off : chunk;
 
-		if (zwalk_feed(w, (unsigned char *)s->data + off, n, collect,
+		if (zwalk_feed(w, (unsigned char *)s->data + off, n, emit,
 		    NULL) == -1)
 			break;
 	}
+}
+
+/* Verifies S in one pass, then walks it again in pieces of CHUNK bytes
+ * as a receiving pass, leaving out SKIP substreams, and releases the
+ * held end record when the walk ended well. */
+static struct zwalk *
+walk(const struct buf *s, size_t chunk, size_t skip)
+{
+	struct zwalk *w;
+
+	zwalk_free(proof);
+	proof = zwalk_new(0, NULL);
+	feed(proof, s, 4096, NULL);
+	w = zwalk_new(skip, proof);
+	buf_free(&out);
+	feed(w, s, chunk, collect);
+	if (zwalk_end(w) == 0)
+		CHECK(zwalk_release(w, collect, NULL) == 0);
 	return w;
+}
+
+static void
+load(struct buf *s, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char b[4096];
+	size_t got;
+
+	memset(s, 0, sizeof *s);
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	while ((got = fread(b, 1, sizeof b, f)) > 0)
+		buf_append(s, b, got);
+	fclose(f);
 }
 
 /* Appends a zeroed record of TYPE and PAYLOAD bytes; returns the record
@@ -125,16 +168,10 @@ test_real(void)
 	const struct zwalk_sub *subs;
 	struct zwalk *w;
 	size_t n, chunk;
-	FILE *f = fopen(REAL, "rb");
-	unsigned char b[4096];
-	size_t got;
 
-	CHECK(f != NULL);
-	if (f == NULL)
+	load(&s, REAL);
+	if (s.len == 0)
 		return;
-	while ((got = fread(b, 1, sizeof b, f)) > 0)
-		buf_append(&s, b, got);
-	fclose(f);
 	for (chunk = 1; chunk <= s.len; chunk = chunk * 7 + 3) {
 		w = walk(&s, chunk, 0);
 		subs = zwalk_subs(w, &n);
@@ -210,6 +247,14 @@ opened(struct buf *s)
 	begin(s, 1, 2, 1, 0, 0);
 }
 
+/* A plain stream: one substream, no header. */
+static void
+plain(struct buf *s, int swap)
+{
+	memset(s, 0, sizeof *s);
+	substream(s, 7, 0, swap);
+}
+
 /* The walk of S must not end cleanly; frees S. */
 static void
 refused(struct buf *s, int line)
@@ -238,9 +283,21 @@ test_refused(void)
 	begin(&s, 1, 3, 2, 0, 0);
 	refused(&s, __LINE__);
 
-	memset(&s, 0, sizeof s); /* a plain (not compound) stream */
-	begin(&s, 1, 2, 1, 0, 0);
-	record(&s, 5, 0, 0);
+	plain(&s, 0); /* a plain stream with a second end record */
+	r = record(&s, 5, 0, 0);
+	put64(r + 40, 7, 0);
+	refused(&s, __LINE__);
+
+	plain(&s, 0); /* a plain stream whose end names another snapshot */
+	put64((unsigned char *)s.data + s.len - REC + 40, 8, 0);
+	refused(&s, __LINE__);
+
+	plain(&s, 1); /* a plain stream, padding after its end */
+	buf_append(&s, (char[4096]){ 0 }, 4096);
+	refused(&s, __LINE__);
+
+	compound(&s, 2, 0); /* an inner end that names another snapshot */
+	put64((unsigned char *)s.data + s.len - 2 * REC + 40, 5, 0);
 	refused(&s, __LINE__);
 
 	compound(&s, 1, 0); /* bytes after the last end record */
@@ -255,6 +312,172 @@ test_refused(void)
 	refused(&s, __LINE__);
 }
 
+/* A plain stream reaches the receiver whole but for its end record,
+ * which comes only with zwalk_release. */
+static void
+test_plain(const char *path)
+{
+	struct buf s;
+	struct standin si;
+	struct zwalk *w = zwalk_new(0, NULL);
+
+	load(&s, path);
+	buf_free(&out);
+	feed(w, &s, 1000, collect);
+	CHECK(zwalk_end(w) == 0 && !zwalk_compound(w));
+	CHECK(out.len == s.len - REC && memcmp(out.data, s.data, out.len) == 0);
+	memset(&si, 0, sizeof si);
+	standin_feed(&si, (unsigned char *)out.data, out.len);
+	CHECK(si.ncommits == 0 && !si.broken);
+	CHECK(zwalk_release(w, collect, NULL) == 0);
+	CHECK(out.len == s.len && memcmp(out.data, s.data, s.len) == 0);
+	standin_feed(&si, (unsigned char *)out.data + s.len - REC, REC);
+	CHECK(si.ncommits == 1);
+	CHECK(zwalk_final_guid(w) == zstream_get64((unsigned char *)s.data + 40, 0));
+	CHECK(zwalk_release(w, collect, NULL) == -1); /* only once */
+	zwalk_free(w);
+	buf_free(&s);
+}
+
+/* The receiving pass of a compound stream passes an inner end record
+ * on only where the bytes before it are the verified ones. */
+static void
+test_proof(void)
+{
+	struct buf a, b;
+	struct zwalk *v = zwalk_new(0, NULL), *w;
+	struct standin si;
+	size_t one;
+
+	compound(&a, 3, 0);
+	one = (a.len - 3 * REC - 24) / 3;
+	feed(v, &a, 4096, NULL);
+	CHECK(zwalk_end(v) == 0);
+	/* A byte of the second substream's data changed after verifying. */
+	b = (struct buf){ 0 };
+	buf_append(&b, a.data, a.len);
+	b.data[2 * REC + 24 + one + 2 * REC] ^= 1;
+	w = zwalk_new(0, v);
+	buf_free(&out);
+	feed(w, &b, 777, collect);
+	CHECK(zwalk_end(w) == -1 && zwalk_unproven(w));
+	memset(&si, 0, sizeof si);
+	standin_feed(&si, (unsigned char *)out.data, out.len);
+	CHECK(si.ncommits == 1 && si.commit_at[0] == 2 * REC + 24 + one);
+	zwalk_free(w);
+	/* No verifying pass at all: nothing commits. */
+	w = zwalk_new(0, NULL);
+	buf_free(&out);
+	feed(w, &a, 4096, collect);
+	CHECK(zwalk_end(w) == -1 && zwalk_unproven(w));
+	memset(&si, 0, sizeof si);
+	standin_feed(&si, (unsigned char *)out.data, out.len);
+	CHECK(si.ncommits == 0);
+	zwalk_free(w);
+	zwalk_free(v);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t
+rnd(uint64_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return n ? rng % n : 0;
+}
+
+/* One hostile variant of the genuine stream A into X. */
+static void
+mutate(const struct buf *a, struct buf *x)
+{
+	size_t at = (size_t)rnd(a->len / REC + 1) * REC, i;
+	char *end = a->data + a->len - REC;
+
+	memset(x, 0, sizeof *x);
+	switch (rnd(6)) {
+	case 0: /* the end record copied to a record boundary */
+		buf_append(x, a->data, at);
+		buf_append(x, end, REC);
+		buf_append(x, a->data + at, a->len - at);
+		break;
+	case 1: /* padding, then the end record again */
+		buf_append(x, a->data, a->len);
+		for (i = rnd(3 * REC); i > 0; i--)
+			buf_append(x, "", 1);
+		buf_append(x, end, REC);
+		break;
+	case 2: /* cut anywhere */
+		buf_append(x, a->data, (size_t)rnd(a->len));
+		break;
+	case 3: /* a record's type changed */
+		buf_append(x, a->data, a->len);
+		if (at < x->len)
+			x->data[at] = (char)rnd(12);
+		break;
+	default: /* bytes changed anywhere */
+		buf_append(x, a->data, a->len);
+		for (i = rnd(4) + 1; i > 0; i--)
+			x->data[rnd(x->len)] ^= (char)(rnd(255) + 1);
+		break;
+	}
+}
+
+/* Where a stand-in receiver fed all of A commits. */
+static void
+commit_points(const struct buf *a, struct standin *ref)
+{
+	memset(ref, 0, sizeof *ref);
+	standin_feed(ref, (unsigned char *)a->data, a->len);
+}
+
+/* The invariant over many variants of one genuine stream A. */
+static void
+invariant(const char *path, int rounds)
+{
+	struct buf a, x;
+	struct standin ref, si;
+	struct zwalk *v = zwalk_new(0, NULL);
+	int r, bad = 0;
+	size_t i, j;
+
+	load(&a, path);
+	feed(v, &a, 4096, NULL);
+	CHECK(zwalk_end(v) == 0);
+	commit_points(&a, &ref);
+	for (r = 0; r < rounds; r++) {
+		struct zwalk *w = zwalk_new(0, zwalk_compound(v) ? v : NULL);
+
+		mutate(&a, &x);
+		buf_free(&out);
+		feed(w, &x, (size_t)rnd(5000) + 1, collect);
+		memset(&si, 0, sizeof si);
+		standin_feed(&si, (unsigned char *)out.data, out.len);
+		/* Before the release: a commit only at one of A's commit
+		 * points, with the bytes up to it those of A; never for a
+		 * plain stream. */
+		for (i = 0; i < si.ncommits && i < SI_MAX_COMMITS; i++) {
+			int known = 0;
+
+			for (j = 0; j < ref.ncommits; j++)
+				known |= ref.commit_at[j] == si.commit_at[i];
+			if (!zwalk_compound(v) || !known ||
+			    memcmp(x.data, a.data, si.commit_at[i]) != 0)
+				bad++;
+		}
+		zwalk_free(w);
+		buf_free(&x);
+	}
+	if (bad)
+		fprintf(stderr, "%s: %d commits of unverified bytes\n", path, bad);
+	CHECK(bad == 0);
+	zwalk_free(v);
+	buf_free(&a);
+}
+
 int
 main(void)
 {
@@ -263,6 +486,13 @@ main(void)
 	test_synthetic(0);
 	test_synthetic(1);
 	test_refused();
+	test_plain(REAL_FULL);
+	test_plain(REAL_INCR);
+	test_proof();
+	invariant(REAL_FULL, 3000);
+	invariant(REAL_INCR, 3000);
+	invariant(REAL, 3000);
+	zwalk_free(proof);
 	buf_free(&out);
 	return unit_done("test_zwalk");
 }
