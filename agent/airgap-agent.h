@@ -53,6 +53,7 @@ int write_all(int, const void *, size_t);
 int mkdir_private(const char *);
 int fsync_dir(const char *);
 int file_replace(const char *path, const void *, size_t);
+int file_lines(const char *path, int (*)(void *, char *), void *);
 
 /* config.c */
 struct host_cfg {
@@ -175,6 +176,7 @@ int queue_valid_dataset(const char *path, const char **why);
 int queue_valid_host(const char *host);
 int queue_scan(const char *root, int authenticated, struct queue *);
 void queue_sort(struct queue *);
+int queue_has(const struct queue *, const char *path);
 void queue_free(struct queue *);
 int queue_open(const struct queue_file *);
 int queue_remove(const struct queue_file *);

@@ -809,17 +809,6 @@ ingest_report(const struct ingest *ing, const struct file_state *st,
 	return failed ? -1 : 0;
 }
 
-static int
-queued(const struct queue *q, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < q->nfiles; i++)
-		if (strcmp(q->files[i].path, path) == 0)
-			return 1;
-	return 0;
-}
-
 /* The disk's own snapshots are the truth: a ledger claim they do not
  * back (a disk restored, a dataset destroyed by hand) is dropped, and
  * the file will be received again.  Lines for files no longer queued
@@ -835,7 +824,7 @@ ledger_reconcile(struct ingest *ing)
 		struct ledger_entry *e = &ing->ledger.e[i];
 		int have;
 
-		if (!queued(ing->queue, e->key)) {
+		if (!queue_has(ing->queue, e->key)) {
 			ledger_drop(&ing->ledger, i);
 			changed = 1;
 			continue;

@@ -19,8 +19,6 @@
 
 #include "airgap-agent.h"
 
-#define LEDGER_LINE_MAX 2048
-
 static int
 clean_field(const char *s)
 {
@@ -56,32 +54,27 @@ ledger_parse_line(char *line, struct ledger_entry *e)
 	return 0;
 }
 
+static int
+ledger_line(void *arg, char *line)
+{
+	struct ledger *l = arg;
+	struct ledger_entry e;
+
+	if (ledger_parse_line(line, &e) == -1) {
+		log_warnx("ledger: %s: skipping a malformed line", l->path);
+		return 0;
+	}
+	l->e = xreallocarray(l->e, l->n + 1, sizeof *l->e);
+	l->e[l->n++] = e;
+	return 0;
+}
+
 int
 ledger_load(const char *state_dir, struct ledger *l)
 {
-	char line[LEDGER_LINE_MAX];
-	FILE *f;
-
 	memset(l, 0, sizeof *l);
 	l->path = xasprintf("%s/ledger", state_dir);
-	if ((f = fopen(l->path, "re")) == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		log_warn("ledger: open %s", l->path);
-		return -1;
-	}
-	while (fgets(line, sizeof line, f) != NULL) {
-		struct ledger_entry e;
-
-		if (ledger_parse_line(line, &e) == -1) {
-			log_warnx("ledger: %s: skipping a malformed line", l->path);
-			continue;
-		}
-		l->e = xreallocarray(l->e, l->n + 1, sizeof *l->e);
-		l->e[l->n++] = e;
-	}
-	fclose(f);
-	return 0;
+	return file_lines(l->path, ledger_line, l);
 }
 
 int

@@ -275,6 +275,18 @@ queue_sort(struct queue *qu)
 		qsort(qu->files, qu->nfiles, sizeof *qu->files, cmp_file);
 }
 
+/* Was a file with PATH found by this scan? */
+int
+queue_has(const struct queue *q, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < q->nfiles; i++)
+		if (strcmp(q->files[i].path, path) == 0)
+			return 1;
+	return 0;
+}
+
 void
 queue_free(struct queue *qu)
 {

@@ -234,3 +234,28 @@ out:
 	free(dir);
 	return rc;
 }
+
+#define FILE_LINE_MAX 4096
+
+/* Calls FN with each line of PATH, its newline cut off; a line longer
+ * than FILE_LINE_MAX bytes (which no state file writes) comes in
+ * pieces.  A missing file has no lines. */
+int
+file_lines(const char *path, int (*fn)(void *, char *), void *arg)
+{
+	char line[FILE_LINE_MAX];
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("open %s", path);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		fn(arg, line);
+	}
+	fclose(f);
+	return 0;
+}

@@ -27,8 +27,6 @@
 
 #include "airgap-agent.h"
 
-#define VERIFIED_LINE_MAX 2048
-
 struct verified_entry {
 	uint64_t dev;
 	uint64_t ino;
@@ -53,7 +51,6 @@ parse_line(char *line, struct verified_entry *e)
 {
 	int n = 0;
 
-	line[strcspn(line, "\n")] = '\0';
 	if (sscanf(line, "%" SCNu64 "\t%" SCNu64 "\t%" SCNd64 "\t%" SCNd64 ".%ld\t%n",
 	    &e->dev, &e->ino, &e->size, &e->ctime_sec, &e->ctime_nsec, &n) != 5 ||
 	    n == 0 || line[n] != '/' || strchr(line + n, '\t') != NULL)
@@ -62,30 +59,25 @@ parse_line(char *line, struct verified_entry *e)
 	return 0;
 }
 
-int
-verified_load(const char *state_dir, struct verified *v)
+static int
+verified_line(void *arg, char *line)
 {
-	char line[VERIFIED_LINE_MAX];
-	FILE *f;
+	struct verified *v = arg;
+	struct verified_entry e;
 
-	memset(v, 0, sizeof *v);
-	v->path = xasprintf("%s/verified", state_dir);
-	if ((f = fopen(v->path, "re")) == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		log_warn("verified: open %s", v->path);
-		return -1;
-	}
-	while (fgets(line, sizeof line, f) != NULL) {
-		struct verified_entry e;
-
-		if (parse_line(line, &e) == -1)
-			continue;
+	if (parse_line(line, &e) == 0) {
 		v->e = xreallocarray(v->e, v->n + 1, sizeof *v->e);
 		v->e[v->n++] = e;
 	}
-	fclose(f);
 	return 0;
+}
+
+int
+verified_load(const char *state_dir, struct verified *v)
+{
+	memset(v, 0, sizeof *v);
+	v->path = xasprintf("%s/verified", state_dir);
+	return file_lines(v->path, verified_line, v);
 }
 
 int
@@ -134,17 +126,6 @@ verified_forget(struct verified *v, const char *path)
 	v->n = kept;
 }
 
-static int
-queued(const struct queue *q, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < q->nfiles; i++)
-		if (strcmp(q->files[i].path, path) == 0)
-			return 1;
-	return 0;
-}
-
 /* Forgets the files no longer queued in Q: they need no memory. */
 static void
 prune(struct verified *v, const struct queue *q)
@@ -153,7 +134,7 @@ prune(struct verified *v, const struct queue *q)
 	size_t i, kept = 0;
 
 	for (i = 0; i < v->n; i++) {
-		if (queued(q, v->e[i].path))
+		if (queue_has(q, v->e[i].path))
 			keep[kept++] = v->e[i];
 		else {
 			free(v->e[i].path);

@@ -385,6 +385,17 @@ lab_snap() {
 	cp -a "$LAP_MNT/." "$LAB/src/$snap/"
 }
 
+# lab_snaps N: snapshots s1..sN of the source dataset, a.txt holding
+# "one", "two", ... in each.
+lab_snaps() {
+	local words=(one two three four five six seven eight nine ten) i
+
+	for ((i = 1; i <= $1; i++)); do
+		lab_write a.txt "${words[i - 1]:-$i}"
+		lab_snap "s$i"
+	done
+}
+
 lab_guid() {
 	zfs get -Hp -o value guid "$1" 2>/dev/null
 }

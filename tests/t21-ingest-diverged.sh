@@ -10,10 +10,7 @@
 . "$(dirname "$0")/functions.sh"
 
 lab_setup
-lab_write a.txt one
-lab_snap s1
-lab_write a.txt two
-lab_snap s2
+lab_snaps 2
 
 lab_queue s1
 n1=$QN

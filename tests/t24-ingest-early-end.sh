@@ -22,13 +22,8 @@
 . "$(dirname "$0")/lib-rotation.sh"
 
 lab_setup
-lab_write a.txt one
 lab_write_random bin/r1 512
-lab_snap s1
-lab_write a.txt two
-lab_snap s2
-lab_write a.txt three
-lab_snap s3
+lab_snaps 3
 raw=$LAB/raw
 mkdir -p "$raw"
 

@@ -25,12 +25,7 @@
 . "$(dirname "$0")/functions.sh"
 
 lab_setup
-lab_write a.txt one
-lab_snap s1
-lab_write a.txt two
-lab_snap s2
-lab_write a.txt three
-lab_snap s3
+lab_snaps 3
 raw=$LAB/raw
 mkdir -p "$raw"
 send() {

@@ -30,16 +30,7 @@ lab_gpg_copy "$G_BSVR" "$G_OLD"
 lab_gpg_copy "$G_OLD" "$G_BSVR"
 lab_config "laptop true $LAP_FPR $OLD_FPR"
 
-lab_write a.txt one
-lab_snap s1
-lab_write a.txt two
-lab_snap s2
-lab_write a.txt three
-lab_snap s3
-lab_write a.txt four
-lab_snap s4
-lab_write a.txt five
-lab_snap s5
+lab_snaps 5
 
 # kept_for REASON: the last run failed, kept $QF as it was, and said REASON.
 kept_for() {

@@ -45,12 +45,7 @@ chmod 0600 "$V/secret"
 touch -d '2001-02-03 04:05:06' "$V/secret" "$V/report"
 victims_before=$(lf_tree "$V")
 
-lab_write a.txt one
-lab_snap s1
-lab_write a.txt two
-lab_snap s2
-lab_write a.txt three
-lab_snap s3
+lab_snaps 3
 
 runs=0 notes=''
 

@@ -37,17 +37,7 @@ static const char *const streams[] = { "tests/fuzz/corpus/zstream/full",
 static char top[PATH_MAX], self[PATH_MAX], home_b[PATH_MAX + 8],
     home_l[PATH_MAX + 8], home_o[PATH_MAX + 8];
 static char fpr_b[64], fpr_l[64], fpr_o[64];
-static uint64_t rng = 88172645463325252ULL;
 static int ncases;
-
-static uint64_t
-rnd(uint64_t n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return n ? rng % n : 0;
-}
 
 /* The stand-in receiver: commits go to MARKER, one line each. */
 static int
@@ -275,7 +265,7 @@ ingest(const char *file, int authenticated, const struct buf *change,
 static int
 variant(const struct buf *a, int k, struct buf *x)
 {
-	size_t at = (size_t)rnd(a->len / REC) * REC, i;
+	size_t at = (size_t)unit_rand(a->len / REC) * REC, i;
 	const char *end = a->data + a->len - REC;
 
 	memset(x, 0, sizeof *x);
@@ -292,11 +282,11 @@ variant(const struct buf *a, int k, struct buf *x)
 		buf_append(x, a->data + at, a->len - at);
 		return 0;
 	case 2: /* cut short */
-		buf_append(x, a->data, a->len - 1 - (size_t)rnd(a->len / 2));
+		buf_append(x, a->data, a->len - 1 - (size_t)unit_rand(a->len / 2));
 		return 0;
 	case 3: /* a record type changed */
 		buf_append(x, a->data, a->len);
-		x->data[at + REC] = (char)(rnd(11) + 1);
+		x->data[at + REC] = (char)(unit_rand(11) + 1);
 		return 0;
 	default:
 		return -1;
@@ -325,9 +315,9 @@ damage(const char *file, int cut)
 
 	read_file(file, &b);
 	if (cut)
-		b.len -= 1 + (size_t)rnd(b.len / 2);
+		b.len -= 1 + (size_t)unit_rand(b.len / 2);
 	else
-		b.data[rnd(b.len)] ^= (char)(rnd(255) + 1);
+		b.data[unit_rand(b.len)] ^= (char)(unit_rand(255) + 1);
 	write_file(file, b.data, b.len);
 	buf_free(&b);
 }

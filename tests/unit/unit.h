@@ -28,6 +28,18 @@ unit_done(const char *name)
 	return unit_failures ? 1 : 0;
 }
 
+/* A repeatable pseudo-random number below N (xorshift64). */
+static inline uint64_t
+unit_rand(uint64_t n)
+{
+	static uint64_t x = 0x9E3779B97F4A7C15ULL;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return n ? x % n : 0;
+}
+
 /* Little-endian fields of stream records, or the other byte order. */
 static inline void
 put32(unsigned char *p, uint32_t v, int swap)
