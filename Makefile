@@ -34,10 +34,15 @@ $(BIN): $(OBJS) agent/main.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 agent/%.o: agent/%.c agent/airgap-agent.h
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 tests/unit/%: tests/unit/%.c tests/unit/unit.h $(OBJS) agent/airgap-agent.h
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iagent -o $@ $< $(OBJS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -Iagent $(LDFLAGS) -o $@ $< $(OBJS) $(LDLIBS)
+
+# The unit programs alone, without tests/run (the package build runs them).
+check-unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do $$t >/dev/null || { echo "$$t: FAILED"; exit 1; }; done
+	@echo "unit: $(words $(UNIT_TESTS)) programs passed"
 
 # Sanitizer builds live under build/: the same sources, other flags.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -147,6 +152,6 @@ clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
 	rm -rf build
 
-.PHONY: all deps check check-asan check-valgrind check-stress lint demo bench \
-	install clean \
+.PHONY: all deps check check-asan check-valgrind check-stress check-unit \
+	lint demo bench install clean \
 	fuzz fuzz-run
