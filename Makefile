@@ -125,6 +125,11 @@ check: deps
 	$(MAKE) fuzz-run
 	tests/run
 
+# The Debian packages, built from a fresh copy of the committed tree
+# (scripts/deb); they land in build/deb/.
+deb: deps
+	scripts/deb
+
 demo: deps
 	$(MAKE) all
 	scripts/demo
@@ -155,5 +160,5 @@ clean:
 	rm -rf build
 
 .PHONY: all deps check check-asan check-valgrind check-stress check-unit \
-	lint demo bench install clean \
+	lint demo bench install deb clean \
 	fuzz fuzz-run
