@@ -123,12 +123,18 @@ deps:
 check: deps
 	$(MAKE) all $(UNIT_TESTS)
 	$(MAKE) fuzz-run
+	$(MAKE) check-deb
 	tests/run
 
 # The Debian packages, built from a fresh copy of the committed tree
 # (scripts/deb); they land in build/deb/.
 deb: deps
 	scripts/deb
+
+# Build the packages, run lintian, install them into a throwaway Debian 12
+# root and purge them again (tests/deb-install.sh).
+check-deb: deps
+	tests/deb-install.sh
 
 demo: deps
 	$(MAKE) all
@@ -159,6 +165,6 @@ clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
 	rm -rf build
 
-.PHONY: all deps check check-asan check-valgrind check-stress check-unit \
+.PHONY: all deps check check-asan check-valgrind check-stress check-unit check-deb \
 	lint demo bench install deb clean \
 	fuzz fuzz-run
