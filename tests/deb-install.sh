@@ -9,17 +9,18 @@
 # this checks:
 #
 #  - the binary runs; the state folder is there, root's and 0700;
-#  - the shipped /etc/airgap-agent.conf passes "check" and acts on no
-#    medium: a real block device labelled as the defaults' transport
-#    stick is "not ours" (exit 3), nothing is mounted;
+#  - the shipped /etc/airgap-agent.conf passes "check", the watch daemon
+#    starts with it, and it acts on no medium: a real block device
+#    labelled as the defaults' transport stick is "not ours" (exit 3),
+#    nothing is mounted;
 #  - after the edits docs/appliance.md tells the admin to make, "check"
 #    accepts the configuration and the media entries are in effect;
 #  - udev reads the rule between 60-persistent-storage.rules and
 #    99-systemd.rules; systemd finds both units with /usr/sbin's binary;
 #    the watch daemon is enabled, and the rule's unit stands down while
 #    it is and serves media when it is not;
-#  - purge of a box that never held anything leaves the root exactly as
-#    it was; purge of a box with reports, a ledger, quarantined files,
+#  - purge of a box that never held anything (the daemon ran, no medium
+#    was ours) leaves the root exactly as it was; purge of a box with reports, a ledger, quarantined files,
 #    queued files, keys and a pool image removes the package and leaves
 #    every one of those files as it was.
 #
@@ -67,6 +68,8 @@ cleanup() {
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # in_root CMD...: run CMD in the root with a clean environment.
 in_root() {
@@ -219,7 +222,7 @@ expect_exit 0 "status" airgap-agent status
 # set the properties it matches and before the one that acts on
 # SYSTEMD_WANTS.
 expect_exit 0 "systemd-analyze cat-config udev/rules.d" systemd-analyze cat-config udev/rules.d
-order=$(grep -E '^# /.*/rules\.d/(60-persistent-storage|90-airgap-agent|99-systemd)\.rules$' \
+order=$(grep -E '^# /.*/rules\.d/(60-persistent-storage|[0-9]+-airgap-agent|99-systemd)\.rules$' \
     "$work/out" | sed 's|.*/||' | paste -sd' ' -)
 [ "$order" = "60-persistent-storage.rules 90-airgap-agent.rules 99-systemd.rules" ] ||
     fail "udev reads the rules in this order: '$order'"
@@ -257,6 +260,28 @@ if [ -z "${AIRGAP_TESTS_LOCKED:-}" ]; then
 	exec 9>>"$LOCK"
 	flock 9
 fi
+# The daemon as its unit starts it, with the shipped configuration: it
+# comes up, shows "idle" (STATE/indicator), and stops on SIGTERM.
+state=$root/var/lib/airgap-agent
+start=$(sed -n 's/^ExecStart=//p' "$root/lib/systemd/system/airgap-agent.service")
+read -r -a start <<<"$start"
+# Not through in_root: chroot and env exec, so $! is the daemon itself.
+chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    "${start[@]}" >"$work/watch.log" 2>&1 &
+watch_pid=$!
+for _ in $(seq 1 600); do
+	if [ -f "$state/indicator" ] || ! kill -0 "$watch_pid" 2>/dev/null; then
+		break
+	fi
+	sleep 0.1
+done
+[ -f "$state/indicator" ] || { cat "$work/watch.log"; fail "the watch daemon did not start"; }
+kill -TERM "$watch_pid"
+rc=0
+wait "$watch_pid" || rc=$?
+[ "$rc" = 0 ] || { cat "$work/watch.log"; fail "the watch daemon exited $rc on SIGTERM"; }
+grep -qx 'state=idle' "$state/indicator" || fail "indicator: $(cat "$state/indicator")"
+
 img=$work/stick.img
 truncate -s 16M "$img"
 mkfs.ext4 -q -L NNCPSTICK1 "$img"
@@ -272,7 +297,7 @@ expect_exit 3 "handle of NNCPSTICK1 with the shipped configuration" \
 grep -q "not ours: label matches no media entry" "$work/out" ||
     fail "handle said: $(cat "$work/out")"
 [ -z "$(findmnt -rn -S "$loop")" ] || fail "$loop is mounted: $(findmnt -S "$loop")"
-[ ! -e "$root/var/lib/airgap-agent/runs.log" ] || fail "runs.log written for a medium not ours"
+[ ! -e "$state/runs.log" ] || fail "runs.log written for a medium not ours"
 
 # The admin's edits (docs/appliance.md, "Setting up backupsvr"): the
 # laptops in ingest.hosts, the "#" taken off the two media entries.
@@ -297,7 +322,7 @@ rm -f "$root$dev"
 losetup -d "$loop"
 loop=
 [ -n "${AIRGAP_TESTS_LOCKED:-}" ] || exec 9>&-
-say "shipped configuration: no medium is ours; edited as documented: check passes"
+say "shipped configuration: the daemon starts, no medium is ours; edited as documented: check passes"
 
 # --- 5. Purge. ---
 # A box that never held anything: the root is as it was before.
@@ -311,7 +336,6 @@ say "purge of an unused box: the root is as before the install"
 
 # A box with a history, and the admin's files beside it.
 install_packages
-state=$root/var/lib/airgap-agent
 mkdir -p "$state/reports" "$state/quarantine/alice" "$state/disks" "$state/sticks" \
     "$root/var/local/nncp-incoming/alice" "$root/var/local/nncp-exec-queue/alice" \
     "$root/root/.gnupg" "$root/etc/nncp" "$root/srv"
@@ -321,16 +345,18 @@ head -c 4096 /dev/urandom >"$root/var/local/nncp-exec-queue/alice/${q/42/43}"
 head -c 8192 /dev/urandom >"$state/quarantine/alice/${q/42/44}"
 printf 'signature by an unlisted key\n' >"$state/quarantine/alice/${q/42/44}.reason"
 printf '%s\treceived\t65536\t1\t\n' "$q" >"$state/reports/20261128-030000-42.txt"
-printf '%s bakdisk1 bakdisk2\n' "$q" >"$state/ledger"
+printf '/var/local/nncp-incoming/alice/%s\tbakdisk1\t1234567890123456789\tsimplesnap/alice/tank/home\n' \
+    "$q" >"$state/ledger"
 printf '1764300000\t/dev/sdb\tbakdisk1\tbackup\tsafe\tdone\n' >"$state/runs.log"
-printf 'bakdisk1 1764300000\n' >"$state/disks/1234567890123456789"
-printf '1000:1000\n' >"$state/sticks/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+printf 'pool=bakdisk1\nguid=1234567890123456789\nlast_seen=1764300000\nresult=ok\n' \
+    >"$state/disks/1234567890123456789"
+printf '1000 1000\n' >"$state/sticks/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 head -c 2048 /dev/urandom >"$root/root/.gnupg/pubring.kbx"
 printf '{ self: {} }\n' >"$root/etc/nncp/nncp.hjson"
 truncate -s 64M "$root/srv/bakdisk1.img"
 printf 'a pool' | dd of="$root/srv/bakdisk1.img" bs=1 seek=1M conv=notrunc status=none
 : >"$state/lock"
-printf 'safe 1764300000 done\n' >"$state/indicator"
+printf 'state=safe\ntime=1764300000\nmessage=done\n' >"$state/indicator"
 chmod -R go-rwx "$state"
 admin=(var/lib/airgap-agent/reports var/lib/airgap-agent/quarantine
     var/lib/airgap-agent/disks var/lib/airgap-agent/sticks
