@@ -34,10 +34,15 @@ $(BIN): $(OBJS) agent/main.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 agent/%.o: agent/%.c agent/airgap-agent.h
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 tests/unit/%: tests/unit/%.c tests/unit/unit.h $(OBJS) agent/airgap-agent.h
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Iagent -o $@ $< $(OBJS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -Iagent $(LDFLAGS) -o $@ $< $(OBJS) $(LDLIBS)
+
+# The unit programs alone, without tests/run (the package build runs them).
+check-unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do $$t >/dev/null || { echo "$$t: FAILED"; exit 1; }; done
+	@echo "unit: $(words $(UNIT_TESTS)) programs passed"
 
 # Sanitizer builds live under build/: the same sources, other flags.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -118,7 +123,18 @@ deps:
 check: deps
 	$(MAKE) all $(UNIT_TESTS)
 	$(MAKE) fuzz-run
+	$(MAKE) check-deb
 	tests/run
+
+# The Debian packages, built from a fresh copy of the committed tree
+# (scripts/deb); they land in build/deb/.
+deb: deps
+	scripts/deb
+
+# Build the packages, run lintian, install them into a throwaway Debian 12
+# root and purge them again (tests/deb-install.sh).
+check-deb: deps
+	tests/deb-install.sh
 
 demo: deps
 	$(MAKE) all
@@ -142,11 +158,13 @@ install: all
 	install -m 644 docs/airgap-agent.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/airgap-agent.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 755 scripts/airgap-queue scripts/airgap-fanout $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 644 docs/airgap-queue.1 docs/airgap-fanout.1 $(DESTDIR)$(MANDIR)/man1/
 
 clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
 	rm -rf build
 
-.PHONY: all deps check check-asan check-valgrind check-stress lint demo bench \
-	install clean \
+.PHONY: all deps check check-asan check-valgrind check-stress check-unit check-deb \
+	lint demo bench install deb clean \
 	fuzz fuzz-run

@@ -25,9 +25,30 @@ for c in $cmds help; do
 	    fail "command '$c' is not described in docs/airgap-agent.8"
 done
 
-for page in airgap-agent.8 airgap-agent.conf.5; do
+# Every setting the sender scripts read, in their manual pages.
+nvars=0
+for script in airgap-queue airgap-fanout; do
+	vars=$(grep -oE '[{]AIRGAP_[A-Z_]+' "$TOP/scripts/$script" | tr -d '{' | sort -u)
+	[ -n "$vars" ] || fail "could not read the settings of scripts/$script"
+	for v in $vars; do
+		grep -Eq "^\.B $v( |$)" "$TOP/docs/$script.1" ||
+		    fail "setting $v of scripts/$script is not described in docs/$script.1"
+		nvars=$((nvars + 1))
+	done
+done
+
+# Every manual page formats without warnings, is listed in README.md and
+# installed by make install and the Debian packages.
+pages=$(find "$TOP/docs" -maxdepth 1 -name '*.[1-8]' -printf '%f\n' | sort)
+[ "$(printf '%s\n' "$pages" | wc -l)" -ge 4 ] || fail "manual pages: $pages"
+for page in $pages; do
 	out=$(MANWIDTH=80 man --warnings -l "$TOP/docs/$page" 2>&1 >/dev/null) ||
 	    fail "$page does not format"
 	[ -z "$out" ] || fail "$page: $out"
+	grep -q "(docs/$page)" "$TOP/README.md" || fail "README.md does not list docs/$page"
+	grep -q "docs/$page" "$TOP/Makefile" || fail "make install does not install docs/$page"
+	grep -q "^usr/share/man/man${page##*.}/$page\$" "$TOP"/debian/*.install ||
+	    fail "no Debian package installs $page"
 done
-echo "t06-docs: $(printf '%s\n' "$keys" | wc -l) keys, $(printf '%s\n' "$cmds" | wc -l) commands documented"
+echo "t06-docs: $(printf '%s\n' "$keys" | wc -l) keys, $(printf '%s\n' "$cmds" | wc -l) commands," \
+    "$nvars sender settings, $(printf '%s\n' "$pages" | wc -l) manual pages documented"
