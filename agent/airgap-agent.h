@@ -323,6 +323,7 @@ struct gpg_job {
 };
 int gpg_init(void);
 int gpg_decrypt(const struct gpg_job *, struct gpg_result *);
+int gpg_check_signers(const struct config *);
 
 /* relay.c */
 typedef int (*relay_fn)(void *arg, const void *, size_t);
@@ -363,6 +364,7 @@ struct pipe_result {
 	struct zstream_head head;
 	uint64_t final_guid; /* from the end record, 0 if unknown */
 	uint64_t bytes;      /* stream bytes after decompression */
+	int genuine;         /* gpg, zstd and the walk vouched for all of it */
 };
 int pipeline_run(const struct pipe_job *, struct pipe_result *);
 
@@ -454,8 +456,10 @@ struct verified {
 };
 struct stat;
 int verified_load(const char *state_dir, struct verified *);
-int verified_has(const struct verified *, const char *path, const struct stat *);
-void verified_add(struct verified *, const char *path, const struct stat *);
+int verified_has(const struct verified *, const char *path, const struct stat *,
+    uint64_t first, uint64_t base);
+void verified_add(struct verified *, const char *path, const struct stat *,
+    uint64_t first, uint64_t base);
 void verified_forget(struct verified *, const char *path);
 int verified_save(struct verified *, const struct queue *);
 void verified_free(struct verified *);

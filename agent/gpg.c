@@ -47,7 +47,6 @@
 #define GPG_COALESCE_NS 1000000
 #define CANARY_KEYS 8
 #define CANARY_TEXT "airgap-agent: can backupsvr's gpg decrypt?\n"
-#define CANARY_TRUST_SECONDS 60
 
 enum fd_kind {
 	FD_UNKNOWN, /* inbound, not looked at yet */
@@ -77,6 +76,7 @@ struct gpg_loop {
 	const void *magic; /* what the plaintext starts with */
 	size_t magic_len;
 	size_t last_read; /* bytes the last plaintext read returned */
+	int input_done;   /* gpg had all of the file when it stalled */
 };
 
 struct gpg_sink {
@@ -318,6 +318,10 @@ loop_run(gpgme_ctx_t ctx, struct gpg_loop *l, int stall)
 		if (r <= 0) {
 			log_warnx("gpg: no progress for %d seconds, giving up",
 			    stall);
+			l->input_done = 1;
+			for (i = 0; i < GPG_MAX_FDS; i++)
+				if (l->fds[i].active && !l->fds[i].dir)
+					l->input_done = 0;
 			gpgme_cancel(ctx);
 			return -1;
 		}
@@ -430,6 +434,15 @@ bad_signature(gpgme_signature_t s, const char *home, const struct host_cfg *h,
 			    "backupsvr's keyring: import it", fpr);
 		return set_result(r, GPG_BAD_SIGNER,
 		    "signed by %s, a key not in the keyring", fpr);
+	case GPG_ERR_BAD_PUBKEY:
+		/* gpg will not use the key at all, so it checked nothing: a
+		 * listed signer's key must be usable on backupsvr.  Mostly its
+		 * clock is behind the key's creation (a dead clock battery). */
+		if (signer_named(fpr, h) || signer_listed(home, fpr, h))
+			return set_result(r, GPG_LOCAL, "signed by %s, one of the "
+			    "host's signers, whose key backupsvr's gpg cannot use "
+			    "(made after the time on its clock? set the clock)", fpr);
+		break;
 	case GPG_ERR_KEY_EXPIRED:
 		/* Only the signer's key can have made a good signature:
 		 * its expiry is for backupsvr's keyring to catch up with. */
@@ -498,9 +511,11 @@ canary_keys(gpgme_ctx_t ctx, gpgme_key_t *keys, size_t n)
 	return got;
 }
 
+/* A test message to KEY alone, decrypted again. */
 static gpgme_error_t
-canary_round_trip(gpgme_ctx_t ctx, gpgme_key_t *keys)
+canary_round_trip(gpgme_ctx_t ctx, gpgme_key_t key)
 {
+	gpgme_key_t to[2] = { key, NULL };
 	gpgme_data_t in = NULL, ct = NULL, pt = NULL;
 	gpgme_error_t err;
 	size_t len = 0;
@@ -510,7 +525,7 @@ canary_round_trip(gpgme_ctx_t ctx, gpgme_key_t *keys)
 	    strlen(CANARY_TEXT), 0)) != 0 || (err = gpgme_data_new(&ct)) != 0 ||
 	    (err = gpgme_data_new(&pt)) != 0)
 		goto out;
-	if ((err = gpgme_op_encrypt(ctx, keys, GPGME_ENCRYPT_ALWAYS_TRUST, in,
+	if ((err = gpgme_op_encrypt(ctx, to, GPGME_ENCRYPT_ALWAYS_TRUST, in,
 	    ct)) != 0)
 		goto out;
 	gpgme_data_seek(ct, 0, SEEK_SET);
@@ -529,20 +544,39 @@ out:
 	return err;
 }
 
-/* Can backupsvr's gpg decrypt at all?  A test message to its own
- * secret keys, decrypted again.  A pass is trusted for a minute: a
- * stick full of garbage must not cost one test per file. */
+/* Does the message (decrypt result D) name KEY as a recipient?  A
+ * message that names nobody names every key. */
 static int
-canary(const char *home, char *why, size_t len)
+names_key(gpgme_decrypt_result_t d, gpgme_key_t key)
 {
-	static double passed;
+	gpgme_recipient_t rc;
+	gpgme_subkey_t sk;
+
+	if (d == NULL || d->recipients == NULL)
+		return 1;
+	for (rc = d->recipients; rc != NULL; rc = rc->next)
+		for (sk = key->subkeys; sk != NULL; sk = sk->next)
+			if (rc->keyid != NULL && sk->keyid != NULL &&
+			    strcasecmp(rc->keyid, sk->keyid) == 0)
+				return 1;
+	return 0;
+}
+
+/* Can backupsvr decrypt with each of its keys that the message names
+ * (every key, when it names none)?  Each is tested alone, with a test
+ * message of its own, every time: a fault that comes and goes (a
+ * smartcard pulled) must not be hidden by an earlier success.
+ * *NAMED is set to whether the message names any key of ours at all. */
+static int
+canary(const char *home, gpgme_decrypt_result_t d, int *named, char *why,
+    size_t len)
+{
 	gpgme_key_t keys[CANARY_KEYS + 1];
 	gpgme_ctx_t ctx = NULL;
-	gpgme_error_t err;
+	gpgme_error_t err = 0;
 	size_t i, n = 0;
 
-	if (passed > 0 && now_seconds() - passed < CANARY_TRUST_SECONDS)
-		return 0;
+	*named = 0;
 	if ((err = use_home(home)) != 0 || (err = gpgme_new(&ctx)) != 0) {
 		snprintf(why, len, "%s", gpgme_strerror(err));
 		return -1;
@@ -551,15 +585,17 @@ canary(const char *home, char *why, size_t len)
 	gpgme_set_pinentry_mode(ctx, GPGME_PINENTRY_MODE_CANCEL);
 	if ((n = canary_keys(ctx, keys, CANARY_KEYS)) == 0)
 		snprintf(why, len, "no usable secret key in %s", home);
-	else if ((err = canary_round_trip(ctx, keys)) != 0)
-		snprintf(why, len, "%s", gpgme_strerror(err));
+	for (i = 0; i < n && err == 0; i++) {
+		if (!names_key(d, keys[i]))
+			continue;
+		*named = 1;
+		if ((err = canary_round_trip(ctx, keys[i])) != 0)
+			snprintf(why, len, "%s", gpgme_strerror(err));
+	}
 	for (i = 0; i < n; i++)
 		gpgme_key_unref(keys[i]);
 	gpgme_release(ctx);
-	if (n == 0 || err != 0)
-		return -1;
-	passed = now_seconds();
-	return 0;
+	return n == 0 || err != 0 ? -1 : 0;
 }
 
 /* The recipients' key ids, for a message that names none of ours. */
@@ -579,19 +615,46 @@ recipients_str(gpgme_decrypt_result_t d, char *out, size_t len)
 }
 
 static int
+local_fault(struct gpg_result *r, const char *why)
+{
+	return set_result(r, GPG_LOCAL, "backupsvr's gpg cannot decrypt even its "
+	    "own test message (%s): check its key (a passphrase?), gpg-agent "
+	    "and smartcard", why);
+}
+
+/* gpg stopped making progress.  Before it had all of the file, that is
+ * gpg's or the machine's trouble; after, it is chewing on what the file
+ * gave it (a small packet that expands without end), and that is the
+ * file's fault, provided backupsvr's gpg otherwise works. */
+static int
+stalled(const struct gpg_job *j, const struct gpg_loop *l, struct gpg_result *r)
+{
+	char why[96];
+	int named;
+
+	if (!l->input_done)
+		return set_result(r, GPG_LOCAL, "gpg made no progress for %s "
+		    "seconds", "timeouts.stall");
+	if (canary(j->home, NULL, &named, why, sizeof why) == -1)
+		return local_fault(r, why);
+	return set_result(r, GPG_CORRUPT, "gpg read all of the file, then gave "
+	    "nothing for %s seconds (a packet that expands without end?)",
+	    "timeouts.stall");
+}
+
+static int
 check_decryption(gpgme_ctx_t ctx, const struct gpg_job *j,
     const struct gpg_loop *l, struct gpg_result *r)
 {
 	gpgme_decrypt_result_t d = gpgme_op_decrypt_result(ctx);
 	gpgme_error_t err = l->err ? l->err : l->op_err;
 	char why[96], to[120];
+	int named = 1;
 
 	if ((err || d == NULL) && l->sink->bytes == 0 &&
-	    canary(j->home, why, sizeof why) == -1)
-		return set_result(r, GPG_LOCAL, "backupsvr's gpg cannot decrypt "
-		    "even its own test message (%s): check its key (a "
-		    "passphrase?), gpg-agent and smartcard", why);
-	if (gpg_err_code(err) == GPG_ERR_NO_SECKEY) {
+	    canary(j->home, d, &named, why, sizeof why) == -1)
+		return local_fault(r, why);
+	if (!named) {
 		recipients_str(d, to, sizeof to);
 		return set_result(r, GPG_WRONG_KEY, "encrypted to %s, not to a "
 		    "key of backupsvr's", to);
@@ -662,7 +725,7 @@ gpg_decrypt(const struct gpg_job *j, struct gpg_result *r)
 		goto out;
 	}
 	if (loop_run(ctx, &loop, j->stall) == -1) {
-		set_result(r, GPG_LOCAL, "%s", "gpg made no progress");
+		stalled(j, &loop, r);
 		goto out;
 	}
 	if (s.aborted) {
@@ -679,4 +742,35 @@ out:
 	close(loop.peek[1]);
 	free(loop.buf);
 	return rc;
+}
+
+/* Warns of each listed signer whose public key is not in backupsvr's
+ * keyring: its files would wait, and a file signed by one of its
+ * subkeys could not even be told from a stranger's.  Returns how many. */
+int
+gpg_check_signers(const struct config *cfg)
+{
+	gpgme_ctx_t ctx;
+	size_t i, j;
+	int missing = 0;
+
+	if (use_home(cfg->gnupg_home) != 0 || gpgme_new(&ctx) != 0)
+		return -1;
+	gpgme_set_offline(ctx, 1);
+	for (i = 0; i < cfg->nhosts; i++)
+		for (j = 0; cfg->hosts[i].signers[j] != NULL; j++) {
+			gpgme_key_t key = NULL;
+
+			if (gpgme_get_key(ctx, cfg->hosts[i].signers[j], &key,
+			    0) == 0) {
+				gpgme_key_unref(key);
+				continue;
+			}
+			log_warnx("host %s: signer %s is not in the keyring %s: "
+			    "import its public key", cfg->hosts[i].name,
+			    cfg->hosts[i].signers[j], cfg->gnupg_home);
+			missing++;
+		}
+	gpgme_release(ctx);
+	return missing;
 }

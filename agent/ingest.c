@@ -93,6 +93,7 @@ struct file_state {
 	uint64_t guid;     /* the last snapshot it carries, once known */
 	char dataset[512]; /* where it went */
 	int unconfirmed;   /* received; its snapshot not yet seen listed */
+	int genuine;       /* it proved genuine (now or in an earlier run) */
 };
 
 /* What one look at one file decided. */
@@ -112,6 +113,8 @@ struct file_ctx {
 	struct pipe_job *job;
 	size_t resume;                /* substreams the pool already has */
 	int fresh;                    /* the receive creates the dataset */
+	int genuine;                  /* it proved genuine */
+	uint64_t first, base;         /* what its begin record says */
 };
 
 static enum pipe_action
@@ -159,17 +162,20 @@ pick_dest(struct file_ctx *c, const struct zstream_head *h)
 	return NULL;
 }
 
-/* Has this run settled the file, so that it no longer stands for a
- * dataset still to come? */
+/* Does a file that stands for an ancestor dataset make others wait?
+ * While this run has yet to look at it, or it waits itself; after that,
+ * only if it is kept (failed, held) and proved genuine: a forgery that
+ * fails must not keep a genuine child waiting forever. */
 static int
-settled(const struct file_state *st)
+blocks(const struct file_state *st)
 {
 	switch (st->out) {
-	case OUT_RECEIVED:
-	case OUT_DUPLICATE:
-	case OUT_KEPT:
-	case OUT_QUARANTINED:
+	case OUT_NONE:
+	case OUT_WAITING:
 		return 1;
+	case OUT_FAILED:
+	case OUT_HELD:
+		return st->genuine;
 	default:
 		return 0;
 	}
@@ -188,7 +194,7 @@ ancestor_queued(const struct ingest *ing, const struct queue_file *self,
 		const struct queue_file *f = &ing->queue->files[i];
 		const char *d = f->qn.dest_alt[0] ? f->qn.dest_alt : f->qn.dest;
 
-		if (f == self || f->reject != NULL || settled(&ing->st[i]))
+		if (f == self || f->reject != NULL || !blocks(&ing->st[i]))
 			continue;
 		n = strlen(d);
 		if (strncmp(dest, d, n) == 0 && dest[n] == '/')
@@ -368,8 +374,11 @@ judge(struct file_ctx *c)
 	default:
 		return PIPE_STOP;
 	}
-	if (verified_has(&c->ing->verified, c->f->path, &c->st))
+	if (verified_has(&c->ing->verified, c->f->path, &c->st, c->first,
+	    c->base)) {
+		c->genuine = 1;
 		return PIPE_STOP;
+	}
 	log_info("%s: reading it through to verify it before it counts as %s",
 	    c->f->path, outcome_names[c->out]);
 	c->judged = c->out;
@@ -393,6 +402,8 @@ on_head(void *arg, const struct zstream_head *h)
 			return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
 		return PIPE_RECEIVE;
 	}
+	c->first = zstream_first_guid(h);
+	c->base = zstream_base(h);
 	if ((dest = pick_dest(c, h)) == NULL)
 		return stop(c, OUT_QUARANTINED, "stream is for %s, which does not "
 		    "match the destination in the name", h->outer.toname);
@@ -521,10 +532,23 @@ keep_proof(struct file_ctx *c)
 static enum outcome
 after_pass(struct file_ctx *c, const struct pipe_result *r)
 {
+	if (r->genuine) {
+		/* Remembered, so that it is not read through again only to
+		 * tell whether it may keep others waiting or be held. */
+		c->genuine = 1;
+		verified_add(&c->ing->verified, c->f->path, &c->st,
+		    zstream_first_guid(&r->head), zstream_base(&r->head));
+	}
 	switch (r->outcome) {
 	case PIPE_STOPPED:
 		return c->out;
 	case PIPE_REJECTED:
+		if (c->mode == MODE_RECEIVE) {
+			/* It proved genuine in the verifying pass. */
+			snprintf(c->reason, sizeof c->reason, "file changed between "
+			    "its verifying and receiving passes (%s)", r->reason);
+			return OUT_FAILED;
+		}
 		snprintf(c->reason, sizeof c->reason, "%s", r->reason);
 		return OUT_QUARANTINED;
 	case PIPE_FAILED:
@@ -538,7 +562,6 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 		keep_proof(c);
 		return after_check(c, r);
 	case MODE_JUDGE:
-		verified_add(&c->ing->verified, c->f->path, &c->st);
 		return c->judged;
 	case MODE_VERIFY:
 		keep_proof(c);
@@ -609,6 +632,7 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 	if (r.head.compound && r.final_guid == 0)
 		st->guid = 0; /* a compound duplicate needs its end to be known */
 	snprintf(st->dataset, sizeof st->dataset, "%s", c.dataset);
+	st->genuine = c.genuine;
 	return o;
 }
 

@@ -38,10 +38,14 @@ usage(FILE *f)
 	    AGENT_NAME, DEFAULT_CONFIG);
 }
 
+/* The keyring is the admin's to fill: a signer missing from it is a
+ * warning, not a configuration error. */
 static int
 cmd_check(const struct config *cfg)
 {
 	config_print(cfg);
+	if (gpg_init() == 0)
+		gpg_check_signers(cfg);
 	return EXIT_OK;
 }
 

@@ -35,7 +35,14 @@
 #define RECV_PIPE_SIZE (1024 * 1024)
 #define RELAY_SLOTS 6
 
-enum pipe_state { ST_HEAD, ST_RECEIVE, ST_SCAN, ST_STOPPED, ST_FAIL };
+enum pipe_state {
+	ST_HEAD,    /* collecting the begin record(s) */
+	ST_RECEIVE, /* feeding the receiver */
+	ST_SCAN,    /* reading through, nothing received */
+	ST_DRAIN,   /* the receiver is gone: reading through for the verdict */
+	ST_STOPPED, /* on_head said stop */
+	ST_FAIL,
+};
 
 struct pipeline {
 	const struct pipe_job *job;
@@ -49,6 +56,7 @@ struct pipeline {
 	size_t fill;
 	struct child *recv;
 	int recv_fd;
+	char recv_error[200]; /* why the receiver went (ST_DRAIN) */
 	int plain; /* a zfs stream as it is: nothing to decompress */
 	struct relay *relay;
 };
@@ -62,29 +70,45 @@ pipe_fail(struct pipeline *p, enum pipe_outcome o, const char *why)
 	return -1;
 }
 
-/* The receiver stopped reading before the agent was done with it: a
- * failure, whatever its exit status.  It never read the end record the
- * walk holds back, so it cannot have committed what it was sent. */
-static int
+/* The receiver is gone before the agent was done with it.  It never
+ * read the end record the walk holds back, so nothing of this file
+ * committed; whether the receiver or the file is to blame is for the
+ * file's verdict to say, so the rest is read through without a
+ * receiver.  A forged file that makes zfs receive give up early is then
+ * set aside like any other, not retried forever. */
+static void
+recv_gone(struct pipeline *p, const char *why)
+{
+	snprintf(p->recv_error, sizeof p->recv_error, "%s", why);
+	log_warnx("%s: %s; reading the file through for its verdict",
+	    p->job->path, why);
+	child_kill(p->recv);
+	p->state = ST_DRAIN;
+	p->fill = 0;
+}
+
+/* The receiver stopped reading: say how it ended (its own words are
+ * in the log, under its name).  A failure, whatever its exit status. */
+static void
 recv_died(struct pipeline *p)
 {
 	char why[200], s[64];
 	int status;
 
 	if (child_wait(p->recv, 10, &status) == -1)
-		return pipe_fail(p, PIPE_FAILED,
-		    "zfs receive stopped reading its stream");
-	snprintf(why, sizeof why, "zfs receive stopped reading its stream "
-	    "before its end and %s", child_status_str(status, s, sizeof s));
-	return pipe_fail(p, PIPE_FAILED, why);
+		snprintf(why, sizeof why, "zfs receive stopped reading its stream");
+	else
+		snprintf(why, sizeof why, "zfs receive stopped reading its stream "
+		    "before its end and %s", child_status_str(status, s, sizeof s));
+	recv_gone(p, why);
 }
 
 /* Writes to the receiver, bounded by the stall timeout so that a
  * receiver stuck on a suspended pool cannot hang the agent. */
-static int
+static void
 recv_write(struct pipeline *p, const unsigned char *b, size_t n)
 {
-	while (n > 0) {
+	while (n > 0 && p->state == ST_RECEIVE) {
 		struct pollfd pf = { p->recv_fd, POLLOUT, 0 };
 		ssize_t w;
 		int r = poll(&pf, 1, p->job->cfg->timeout_stall * 1000);
@@ -93,18 +117,19 @@ recv_write(struct pipeline *p, const unsigned char *b, size_t n)
 			continue;
 		if (r == 0) {
 			zfs_mark_hung();
-			return pipe_fail(p, PIPE_FAILED,
-			    "zfs receive made no progress (stall timeout)");
+			recv_gone(p, "zfs receive made no progress (stall timeout)");
+			return;
 		}
 		w = write(p->recv_fd, b, n);
 		if (w == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (w == -1)
-			return recv_died(p);
+		if (w == -1) {
+			recv_died(p);
+			return;
+		}
 		b += w;
 		n -= (size_t)w;
 	}
-	return 0;
 }
 
 /* What the walk lets through is gathered into megabyte writes. */
@@ -113,7 +138,7 @@ stage_push(void *arg, const unsigned char *b, size_t n)
 {
 	struct pipeline *p = arg;
 
-	while (n > 0) {
+	while (n > 0 && p->state == ST_RECEIVE) {
 		size_t room = STAGE_SIZE - p->fill;
 		size_t take = n < room ? n : room;
 
@@ -122,8 +147,7 @@ stage_push(void *arg, const unsigned char *b, size_t n)
 		b += take;
 		n -= take;
 		if (p->fill == STAGE_SIZE) {
-			if (recv_write(p, p->stage, STAGE_SIZE) == -1)
-				return -1;
+			recv_write(p, p->stage, STAGE_SIZE);
 			p->fill = 0;
 		}
 	}
@@ -228,6 +252,7 @@ pipe_out(void *arg, const void *b, size_t n)
 		return pipe_head(p, b, n);
 	case ST_RECEIVE:
 	case ST_SCAN:
+	case ST_DRAIN:
 		return pipe_forward(p, b, n);
 	default:
 		return -1;
@@ -271,8 +296,9 @@ finish_receive(struct pipeline *p)
 
 	if (zwalk_release(p->walk, stage_push, p) == -1)
 		return p->state == ST_FAIL ? -1 : walk_failed(p);
-	if (recv_write(p, p->stage, p->fill) == -1)
-		return -1;
+	recv_write(p, p->stage, p->fill);
+	if (p->state == ST_DRAIN)
+		return pipe_fail(p, PIPE_FAILED, p->recv_error);
 	child_close_stdin(p->recv);
 	if (child_wait(p->recv, p->job->cfg->timeout_stall, &status) == -1) {
 		zfs_mark_hung();
@@ -322,6 +348,9 @@ pipe_finish(struct pipeline *p, const struct gpg_result *g, int grc)
 	if (zwalk_end(p->walk) == -1)
 		return walk_failed(p);
 	p->res->final_guid = zwalk_final_guid(p->walk);
+	p->res->genuine = 1;
+	if (p->state == ST_DRAIN)
+		return pipe_fail(p, PIPE_FAILED, p->recv_error);
 	if (p->state == ST_RECEIVE && finish_receive(p) == -1)
 		return -1;
 	p->res->outcome = PIPE_DONE;

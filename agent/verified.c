@@ -12,9 +12,13 @@
  * A file is known by its path and its identity: device, inode, size
  * and change time.  Only the kernel sets the change time, and every
  * write moves it, so a file changed after it was verified is a
- * different file and is verified again.
+ * different file and is verified again.  The change time moves in
+ * clock ticks, so a write within the tick of the check could go unseen:
+ * the stream's first snapshot and its base, as its begin record says,
+ * must be the ones verified too.
  *
- * One line per file: DEV TAB INO TAB SIZE TAB CTIME_SEC.NSEC TAB PATH.
+ * One line per file: DEV TAB INO TAB SIZE TAB CTIME_SEC.NSEC TAB FIRST
+ * TAB BASE TAB PATH.
  * Rewritten whole (file_replace); lines that do not parse are dropped,
  * which only costs a file being read once more.
  */
@@ -33,14 +37,17 @@ struct verified_entry {
 	int64_t size;
 	int64_t ctime_sec;
 	long ctime_nsec;
+	uint64_t first; /* the first snapshot the stream carries */
+	uint64_t base;  /* the snapshot it builds on, 0 for a full one */
 	char *path;
 };
 
 static int
 same_file(const struct verified_entry *e, const char *path,
-    const struct stat *st)
+    const struct stat *st, uint64_t first, uint64_t base)
 {
-	return e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino &&
+	return e->first == first && e->base == base &&
+	    e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino &&
 	    e->size == (int64_t)st->st_size &&
 	    e->ctime_sec == (int64_t)st->st_ctim.tv_sec &&
 	    e->ctime_nsec == st->st_ctim.tv_nsec && strcmp(e->path, path) == 0;
@@ -51,8 +58,9 @@ parse_line(char *line, struct verified_entry *e)
 {
 	int n = 0;
 
-	if (sscanf(line, "%" SCNu64 "\t%" SCNu64 "\t%" SCNd64 "\t%" SCNd64 ".%ld\t%n",
-	    &e->dev, &e->ino, &e->size, &e->ctime_sec, &e->ctime_nsec, &n) != 5 ||
+	if (sscanf(line, "%" SCNu64 "\t%" SCNu64 "\t%" SCNd64 "\t%" SCNd64
+	    ".%ld\t%" SCNu64 "\t%" SCNu64 "\t%n", &e->dev, &e->ino, &e->size,
+	    &e->ctime_sec, &e->ctime_nsec, &e->first, &e->base, &n) != 7 ||
 	    n == 0 || line[n] != '/' || strchr(line + n, '\t') != NULL)
 		return -1;
 	e->path = xstrdup(line + n);
@@ -81,22 +89,24 @@ verified_load(const char *state_dir, struct verified *v)
 }
 
 int
-verified_has(const struct verified *v, const char *path, const struct stat *st)
+verified_has(const struct verified *v, const char *path, const struct stat *st,
+    uint64_t first, uint64_t base)
 {
 	size_t i;
 
 	for (i = 0; i < v->n; i++)
-		if (same_file(&v->e[i], path, st))
+		if (same_file(&v->e[i], path, st, first, base))
 			return 1;
 	return 0;
 }
 
 void
-verified_add(struct verified *v, const char *path, const struct stat *st)
+verified_add(struct verified *v, const char *path, const struct stat *st,
+    uint64_t first, uint64_t base)
 {
 	struct verified_entry *e;
 
-	if (verified_has(v, path, st) || path[0] != '/' ||
+	if (verified_has(v, path, st, first, base) || path[0] != '/' ||
 	    strpbrk(path, "\t\n") != NULL)
 		return;
 	v->e = xreallocarray(v->e, v->n + 1, sizeof *v->e);
@@ -106,6 +116,8 @@ verified_add(struct verified *v, const char *path, const struct stat *st)
 	e->size = (int64_t)st->st_size;
 	e->ctime_sec = (int64_t)st->st_ctim.tv_sec;
 	e->ctime_nsec = st->st_ctim.tv_nsec;
+	e->first = first;
+	e->base = base;
 	e->path = xstrdup(path);
 	v->dirty = 1;
 }
@@ -160,8 +172,9 @@ verified_save(struct verified *v, const struct queue *q)
 	for (i = 0; i < v->n; i++) {
 		const struct verified_entry *e = &v->e[i];
 		char *line = xasprintf("%" PRIu64 "\t%" PRIu64 "\t%" PRId64 "\t%"
-		    PRId64 ".%09ld\t%s\n", e->dev, e->ino, e->size, e->ctime_sec,
-		    e->ctime_nsec, e->path);
+		    PRId64 ".%09ld\t%" PRIu64 "\t%" PRIu64 "\t%s\n", e->dev,
+		    e->ino, e->size, e->ctime_sec, e->ctime_nsec, e->first, e->base,
+		    e->path);
 
 		buf_append(&out, line, strlen(line));
 		free(line);

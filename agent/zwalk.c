@@ -22,10 +22,15 @@
  * stream whose receive stopped between two snapshots can be received
  * without the ones the pool already has (the first SKIP are left out).
  *
- * Payload sizes follow OpenZFS's DRR_*_PAYLOAD_SIZE; older senders
- * (zfs-fuse) zero the fields added since, which reads the same.  The
- * bytes are untrusted: a record this does not know, or a record where
- * it does not belong, stops the walk.
+ * Payload sizes follow OpenZFS's DRR_*_PAYLOAD_SIZE.  The receiver must
+ * cut the stream into the same records as the walk, or an end record
+ * the walk takes for data would reach it: older receivers (zfs-fuse)
+ * do not know the fields added since and read them as padding.  So a
+ * field that changes a record's size, or a record type, is accepted
+ * only where the (sub)stream's begin record announces the feature that
+ * brought it (a receiver without the feature refuses the stream), and
+ * must be zero otherwise.  The bytes are untrusted: a record this does
+ * not know, or a record where it does not belong, stops the walk.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +39,15 @@
 
 #define BEGIN_PAYLOAD_MAX (16u * 1024 * 1024)
 #define SUBS_MAX (1u << 20)
+
+/* Feature flags of a begin record (drr_versioninfo >> 2), the ones that
+ * change how a stream is cut into records. */
+#define FEATURE_DEDUP (1u << 0)
+#define FEATURE_EMBED_DATA (1u << 16)
+#define FEATURE_RESUMING (1u << 20)
+#define FEATURE_REDACTED (1u << 21)
+#define FEATURE_COMPRESSED (1u << 22)
+#define FEATURE_RAW (1u << 24)
 
 /* Where in the stream the walk is. */
 enum walk_state {
@@ -50,11 +64,13 @@ struct zwalk {
 	uint64_t payload; /* payload bytes of the current record to come */
 	int swap;
 	int compound;
+	uint32_t features; /* of the current (sub)stream's begin record */
 	enum walk_state state;
 	int drop;    /* the current substream is left out */
 	size_t skip; /* leave out this many leading substreams */
 	const struct zwalk *verified; /* the verifying pass, when receiving */
 	struct hash *hash;            /* compound streams only */
+	unsigned char header_digest[HASH_SIZE]; /* up to the header's end */
 	unsigned char held[ZSTREAM_RECORD];
 	int holding; /* held is the stream's last end record */
 	struct zwalk_sub *subs;
@@ -97,6 +113,15 @@ roundup8(uint64_t n)
 	return n > UINT64_MAX - 7 ? UINT64_MAX : (n + 7) & ~(uint64_t)7;
 }
 
+/* Is FIELD (nonzero) allowed: does the stream announce one of WANT? */
+static int
+announced(struct zwalk *w, uint64_t field, uint32_t want, const char *why)
+{
+	if (field == 0 || (w->features & want) != 0)
+		return 0;
+	return walk_fail(w, why);
+}
+
 /* The bytes that follow a record inside a substream.  Offsets are into
  * the 312-byte record; its union starts at 8. */
 static int
@@ -108,22 +133,35 @@ body_payload(struct zwalk *w, uint32_t type)
 	case DRR_OBJECT: /* raw bonus length, else the bonus rounded up */
 		v = rec32(w, 36);
 		w->payload = v != 0 ? v : roundup8(rec32(w, 28));
-		return 0;
+		return announced(w, v, FEATURE_RAW, "raw object in a stream "
+		    "that is not raw");
 	case DRR_WRITE: /* compressed size if compressed, else logical */
 		w->payload = w->rec[50] != 0 ? rec64(w, 96) : rec64(w, 32);
-		return 0;
+		return announced(w, w->rec[50], FEATURE_COMPRESSED | FEATURE_RAW,
+		    "compressed write in a stream that is not compressed");
 	case DRR_SPILL:
 		v = rec64(w, 40);
 		w->payload = v != 0 ? v : rec64(w, 16);
-		return 0;
+		return announced(w, v, FEATURE_RAW, "raw spill block in a "
+		    "stream that is not raw");
 	case DRR_WRITE_EMBEDDED:
 		w->payload = roundup8(rec32(w, 52));
-		return 0;
+		return announced(w, 1, FEATURE_EMBED_DATA, "embedded data in a "
+		    "stream that does not announce it");
+	case DRR_WRITE_BYREF:
+		w->payload = 0;
+		return announced(w, 1, FEATURE_DEDUP, "deduplicated write in a "
+		    "stream that is not deduplicated");
+	case DRR_OBJECT_RANGE:
+		w->payload = 0;
+		return announced(w, 1, FEATURE_RAW, "object range in a stream "
+		    "that is not raw");
+	case DRR_REDACT:
+		w->payload = 0;
+		return announced(w, 1, FEATURE_REDACTED, "redaction in a stream "
+		    "that is not redacted");
 	case DRR_FREEOBJECTS:
 	case DRR_FREE:
-	case DRR_WRITE_BYREF:
-	case DRR_OBJECT_RANGE:
-	case DRR_REDACT:
 		w->payload = 0;
 		return 0;
 	case DRR_BEGIN:
@@ -149,6 +187,11 @@ begin_record(struct zwalk *w, unsigned hdrtype)
 		return walk_fail(w, "begin record payload too large");
 	if (hdrtype != ZSTREAM_SUBSTREAM)
 		return 0;
+	w->features = (uint32_t)((rec64(w, 16) >> 2) & 0x3fffffff);
+	if (announced(w, w->payload, FEATURE_RAW | FEATURE_RESUMING |
+	    FEATURE_REDACTED, "begin record payload in a stream that "
+	    "announces none") == -1)
+		return -1;
 	if (w->nsubs == SUBS_MAX)
 		return walk_fail(w, "too many substreams");
 	w->subs = xreallocarray(w->subs, w->nsubs + 1, sizeof *w->subs);
@@ -211,6 +254,23 @@ inner_end(struct zwalk *w, int emitting)
 	return 0;
 }
 
+/* The end record after a compound stream's header: zfs receive acts on
+ * the header (its list of snapshots, renames) once it has read it, so it
+ * too goes on only when the bytes before it are the verified ones. */
+static int
+header_end(struct zwalk *w, int emitting)
+{
+	hash_peek(w->hash, w->header_digest);
+	if (!emitting)
+		return 0;
+	if (w->verified == NULL)
+		return walk_unproven(w, "compound stream not verified before "
+		    "receiving");
+	if (memcmp(w->verified->header_digest, w->header_digest, HASH_SIZE) != 0)
+		return walk_unproven(w, "stream differs from the one verified");
+	return 0;
+}
+
 /* The end record that closes a (sub)stream must name its snapshot. */
 static int
 end_record(struct zwalk *w, int emitting)
@@ -247,7 +307,7 @@ on_record(struct zwalk *w, int emitting)
 		if (type != DRR_END)
 			return walk_fail(w, "no end record after the header");
 		w->state = W_BETWEEN;
-		return 1;
+		return header_end(w, emitting) == -1 ? -1 : 1;
 	case W_BETWEEN:
 		if (type != DRR_END)
 			return begin_record(w, ZSTREAM_SUBSTREAM) == -1 ? -1 :

@@ -114,13 +114,17 @@ begin(struct buf *s, unsigned hdrtype, uint64_t to, uint64_t from,
 	strcpy((char *)r + 56, "pool/fs@snap");
 }
 
+/* The feature flags that allow every record type and size field. */
+#define ALL_FEATURES ((1ULL << 0 | 1ULL << 16 | 1ULL << 21 | 1ULL << 22 | \
+	1ULL << 24) << 2)
+
 /* One substream with a record of every kind that carries data. */
 static void
 substream(struct buf *s, uint64_t to, uint64_t from, int swap)
 {
 	unsigned char *r;
 
-	begin(s, 1, to, from, 0, swap);
+	begin(s, 1 | ALL_FEATURES, to, from, 0, swap);
 	r = record(s, 1, 8, swap);          /* object, bonus 5 -> 8 */
 	put32(r + 28, 5, swap);
 	r = record(s, 1, 20, swap);         /* object, raw bonus 20 */
@@ -275,6 +279,33 @@ test_refused(void)
 	struct buf s;
 	unsigned char *r;
 
+	/* Fields and records a receiver without the feature reads
+	 * differently, in a stream that does not announce it. */
+	opened(&s); /* a raw object's bonus length */
+	r = record(&s, 1, 0, 0);
+	put32(r + 36, 4 * REC, 0);
+	refused(&s, __LINE__);
+	opened(&s); /* a compressed write */
+	r = record(&s, 3, 0, 0);
+	r[50] = 3;
+	refused(&s, __LINE__);
+	opened(&s); /* a raw spill block */
+	r = record(&s, 7, 0, 0);
+	put64(r + 40, 8, 0);
+	refused(&s, __LINE__);
+	opened(&s); /* embedded data */
+	record(&s, 8, 0, 0);
+	refused(&s, __LINE__);
+	opened(&s); /* a write by reference */
+	record(&s, 6, 0, 0);
+	refused(&s, __LINE__);
+	opened(&s); /* an object range */
+	record(&s, 9, 0, 0);
+	refused(&s, __LINE__);
+	memset(&s, 0, sizeof s); /* a plain stream's begin payload */
+	begin(&s, 1, 2, 1, 64, 0);
+	refused(&s, __LINE__);
+
 	opened(&s); /* an unknown record type */
 	record(&s, 42, 0, 0);
 	refused(&s, __LINE__);
@@ -377,6 +408,11 @@ test_proof(void)
 	/* No verifying pass at all: nothing commits. */
 	unproven(&a, NULL, &si);
 	CHECK(si.ncommits == 0);
+	/* The header's payload changed: stopped before its end record. */
+	memcpy(b.data, a.data, a.len);
+	b.data[REC + 3] ^= 1;
+	unproven(&b, v, &si);
+	CHECK(si.ncommits == 0 && out.len == REC + 24);
 	zwalk_free(v);
 	buf_free(&a);
 	buf_free(&b);
