@@ -114,7 +114,8 @@ CPPCHECK_FLAGS = --quiet --error-exitcode=1 --enable=warning,performance,portabi
 lint:
 	cppcheck $(CPPCHECK_FLAGS) agent/*.c
 	clang-tidy --quiet agent/*.c -- -std=gnu11 $(PKG_CFLAGS) 2>/dev/null
-	shellcheck scripts/* tests/run tests/*.sh tests/stress/*.sh
+	shellcheck scripts/* tests/run tests/*.sh tests/stress/*.sh \
+		tests/vm/run tests/vm/image tests/vm/*.sh
 	@echo "lint: no findings"
 
 deps:
@@ -125,6 +126,14 @@ check: deps
 	$(MAKE) fuzz-run
 	$(MAKE) check-deb
 	tests/run
+	$(MAKE) check-vm
+
+# The guest suite (tests/vm/): OpenZFS, USB media plugged and pulled, the
+# PC speaker and a keyboard LED, in throwaway QEMU guests.  Where QEMU
+# cannot run it says so in a banner and succeeds.  The first run builds
+# the guest image (minutes; cached in /var/cache/airgap-agent-tests/vm).
+check-vm: deps
+	tests/vm/run
 
 # The Debian packages, built from a fresh copy of the committed tree
 # (scripts/deb); they land in build/deb/.
@@ -165,6 +174,6 @@ clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)
 	rm -rf build
 
-.PHONY: all deps check check-asan check-valgrind check-stress check-unit check-deb \
-	lint demo bench install deb clean \
+.PHONY: all deps check check-vm check-asan check-valgrind check-stress check-unit \
+	check-deb lint demo bench install deb clean \
 	fuzz fuzz-run
