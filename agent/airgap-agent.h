@@ -38,6 +38,9 @@ struct buf {
 	size_t len;
 	size_t cap;
 };
+/* Where a stage of the byte path hands its output: 0 taken, -1 refused. */
+typedef int (*byte_sink)(void *arg, const void *, size_t);
+
 void *xmalloc(size_t);
 void *xcalloc(size_t, size_t);
 void *xreallocarray(void *, size_t, size_t);
@@ -185,6 +188,7 @@ int queue_quarantine(const char *state_dir, const struct queue_file *,
 
 /* zstream.c */
 #define ZSTREAM_RECORD 312 /* sizeof (dmu_replay_record_t) */
+#define ZSTREAM_BEGIN_PAYLOAD_MAX (16u * 1024 * 1024) /* what we accept */
 #define ZSTREAM_MAGIC 0x2F5BACBACULL
 #define ZSTREAM_SUBSTREAM 1 /* header types, in the begin record */
 #define ZSTREAM_COMPOUND 2
@@ -245,13 +249,12 @@ struct zwalk_sub {
 	unsigned char digest[HASH_SIZE]; /* compound: the stream up to its end */
 };
 struct zwalk;
-typedef int (*zwalk_emit)(void *arg, const unsigned char *, size_t);
 struct zwalk *zwalk_new(size_t skip, const struct zwalk *verified);
 void zwalk_free(struct zwalk *);
-int zwalk_feed(struct zwalk *, const unsigned char *, size_t, zwalk_emit,
+int zwalk_feed(struct zwalk *, const unsigned char *, size_t, byte_sink,
     void *);
 int zwalk_end(const struct zwalk *);
-int zwalk_release(struct zwalk *, zwalk_emit, void *);
+int zwalk_release(struct zwalk *, byte_sink, void *);
 const char *zwalk_error(const struct zwalk *);
 const struct zwalk_sub *zwalk_subs(const struct zwalk *, size_t *n);
 uint64_t zwalk_final_guid(const struct zwalk *);
@@ -287,8 +290,7 @@ int zfs_hung(void);
 
 /* decompress.c */
 struct decompress;
-typedef int (*decompress_out_fn)(void *arg, const void *, size_t);
-struct decompress *decompress_new(decompress_out_fn, void *arg);
+struct decompress *decompress_new(byte_sink, void *arg);
 const void *decompress_magic(size_t *);
 int decompress_feed(struct decompress *, const void *, size_t);
 int decompress_end(struct decompress *);
@@ -310,7 +312,6 @@ struct gpg_result {
 	char reason[256];
 	char signer[64]; /* fingerprint of the accepted signature, if any */
 };
-typedef int (*gpg_sink_fn)(void *arg, const void *, size_t);
 struct gpg_job {
 	const char *home;           /* GNUPGHOME */
 	int fd;                     /* the OpenPGP message */
@@ -318,7 +319,7 @@ struct gpg_job {
 	int stall;                  /* seconds without progress */
 	const void *magic;          /* what the plaintext starts with */
 	size_t magic_len;
-	gpg_sink_fn sink;
+	byte_sink sink;
 	void *arg;
 };
 int gpg_init(void);
@@ -326,9 +327,8 @@ int gpg_decrypt(const struct gpg_job *, struct gpg_result *);
 int gpg_check_signers(const struct config *);
 
 /* relay.c */
-typedef int (*relay_fn)(void *arg, const void *, size_t);
 struct relay;
-struct relay *relay_start(relay_fn, void *arg, size_t nslots, size_t slot_size);
+struct relay *relay_start(byte_sink, void *arg, size_t nslots, size_t slot_size);
 int relay_push(struct relay *, const void *, size_t);
 int relay_finish(struct relay *);
 

@@ -80,7 +80,7 @@ struct gpg_loop {
 };
 
 struct gpg_sink {
-	gpg_sink_fn fn;
+	byte_sink fn;
 	void *arg;
 	int aborted;
 	uint64_t bytes; /* plaintext handed over */
