@@ -24,6 +24,10 @@
 #define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* log.c */
+#define LOG_TO_NOWHERE (-1) /* not even syslog (fuzzing) */
+#define LOG_TO_SYSLOG 0     /* syslog only (the daemon) */
+#define LOG_TO_ERRORS 1     /* syslog, and errors to stderr too */
+#define LOG_TO_STDERR 2     /* syslog, and everything to stderr too */
 void log_init(int to_stderr, int verbose);
 void log_warn(const char *, ...) ATTR_PRINTF(1, 2);
 void log_warnx(const char *, ...) ATTR_PRINTF(1, 2);
