@@ -82,9 +82,12 @@ check_keys(const char *path, const config_setting_t *group,
 	return 0;
 }
 
+#define STR_PATH 1  /* an absolute path */
+#define STR_EMPTY 2 /* "" allowed (it means "none") */
+
 static int
 get_string(const char *path, const config_setting_t *group, const char *key,
-    const char *prefix, const char *def, int absolute, char **out)
+    const char *prefix, const char *def, int flags, char **out)
 {
 	const config_setting_t *s = group ? config_setting_get_member(group, key) : NULL;
 	char full[128];
@@ -100,7 +103,11 @@ get_string(const char *path, const config_setting_t *group, const char *key,
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
 		return bad(path, s, full, "must be a string");
 	v = config_setting_get_string(s);
-	if (absolute && v[0] != '/')
+	if (v[0] == '\0' && (flags & STR_EMPTY)) {
+		*out = xstrdup(v);
+		return 0;
+	}
+	if ((flags & STR_PATH) && v[0] != '/')
 		return bad(path, s, full, "must be an absolute path");
 	if (v[0] == '\0')
 		return bad(path, s, full, "must not be empty");
@@ -310,6 +317,92 @@ load_zfs(const char *path, const config_setting_t *z, struct config *c)
 	return check_receive_args(path, z, c->receive_args);
 }
 
+/* PATH without "//", "/./", a trailing "/" and with ".." taken
+ * lexically, for comparing folders that may not exist yet. */
+static char *
+lexical_path(const char *path)
+{
+	char *out = xmalloc(strlen(path) + 2), *o = out;
+	const char *p = path;
+
+	while (*p != '\0') {
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		n = strcspn(p, "/");
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			p += n;
+			continue;
+		}
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > out && *--o != '/')
+				;
+			p += n;
+			continue;
+		}
+		*o++ = '/';
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = '\0';
+	return out;
+}
+
+/* Is A the same folder as B, or inside it? */
+static int
+path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (strcmp(b, "/") == 0)
+		return 1;
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+/* PATH as it really is: its deepest existing ancestor through
+ * realpath(3), the rest (not created yet) as written. */
+static char *
+real_path(const char *path)
+{
+	char *lex = lexical_path(path), *head = xstrdup(lex), *cut, *real, *out;
+
+	while ((real = realpath(head, NULL)) == NULL) {
+		if ((cut = strrchr(head, '/')) == NULL || cut == head) {
+			free(head);
+			return lex;
+		}
+		*cut = '\0';
+	}
+	out = xasprintf("%s%s", strcmp(real, "/") == 0 ? "" : real,
+	    lex + strlen(head));
+	free(real);
+	free(head);
+	free(lex);
+	return out;
+}
+
+/* Two folders overlap when one is the other or lies inside it, as
+ * written (a trailing "/" or "/./" changes nothing) and as they really
+ * are (through symbolic links, as far as they exist). */
+static int
+folders_overlap(const char *a, const char *b)
+{
+	char *la = lexical_path(a), *lb = lexical_path(b);
+	char *ra = real_path(a), *rb = real_path(b);
+	int overlap = path_within(la, lb) || path_within(lb, la) ||
+	    path_within(ra, rb) || path_within(rb, ra);
+
+	free(la);
+	free(lb);
+	free(ra);
+	free(rb);
+	return overlap;
+}
+
 static int
 load_ingest(const char *path, const config_setting_t *in, struct config *c)
 {
@@ -336,9 +429,9 @@ load_ingest(const char *path, const config_setting_t *in, struct config *c)
 	    get_int(path, in, "rotation_warn_days", "ingest.", 14, 1, 3650,
 	    &c->rotation_warn_days) == -1)
 		return -1;
-	if (strcmp(c->exec_queue, c->incoming) == 0)
-		return bad(path, in, "ingest.exec_queue",
-		    "must not be the incoming folder");
+	if (folders_overlap(c->exec_queue, c->incoming))
+		return bad(path, in, "ingest.exec_queue", "must be apart from "
+		    "the incoming folder (not it, not inside it, not around it)");
 	for (i = 0; c->rotation[i] != NULL; i++)
 		if (queue_valid_dataset(c->rotation[i], &why) == -1 ||
 		    strchr(c->rotation[i], '/') != NULL)
@@ -447,7 +540,8 @@ load_status(const char *path, const config_setting_t *st, struct config *c)
 		return -1;
 	if (get_strv(path, st, "leds", "status.", default_leds, &c->leds) == -1 ||
 	    get_string(path, st, "beeper", "status.",
-	    "/dev/input/by-path/platform-pcspkr-event-spkr", 0, &c->beeper) == -1 ||
+	    "/dev/input/by-path/platform-pcspkr-event-spkr", STR_EMPTY,
+	    &c->beeper) == -1 ||
 	    get_bool(path, st, "console", "status.", 0, &c->console) == -1)
 		return -1;
 	for (i = 0; c->leds[i] != NULL; i++)

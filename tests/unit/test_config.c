@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "airgap-agent.h"
@@ -76,6 +77,15 @@ test_refused(void)
 		    " { name = \"a\"; require_signature = false; } ); };",
 		"timeouts = { command = 0; };",
 		"state_dir = ;",
+		/* the exec queue apart from incoming, however it is written */
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in/\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x//in/.\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/q/../in\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in/q\"; };",
+		"ingest = { incoming = \"/x/in/\"; exec_queue = \"/x\"; };",
+		"ingest = { incoming = \"/\"; exec_queue = \"/q\"; };",
+		"status = { beeper = \"beeper\"; };",
 		NULL
 	};
 	struct config c;
@@ -90,10 +100,44 @@ test_refused(void)
 		}
 		CHECK(rc == -1);
 	}
+	/* "" means no beeper, as documented */
+	CHECK(load("status = { beeper = \"\"; };", &c) == 0);
+	CHECK(c.beeper != NULL && c.beeper[0] == '\0');
+	config_free(&c);
+	CHECK(load("ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in2\"; };",
+	    &c) == 0);
+	config_free(&c);
 	/* -o readonly=on: the value after -o is not an option */
 	CHECK(load("zfs = { receive_args = [ \"-o\", \"sync=standard\" ]; };",
 	    &c) == 0);
 	config_free(&c);
+}
+
+/* A folder reached through a symbolic link is the same folder. */
+static void
+test_exec_queue_link(void)
+{
+	char dir[] = "/tmp/test_config_q.XXXXXX", *in, *link, *text;
+	struct config c;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	in = xasprintf("%s/in", dir);
+	link = xasprintf("%s/link", dir);
+	CHECK(mkdir(in, 0700) == 0 && symlink(in, link) == 0);
+	text = xasprintf("ingest = { incoming = \"%s\"; exec_queue = \"%s\"; };",
+	    in, link);
+	CHECK(load(text, &c) == -1);
+	free(text);
+	text = xasprintf("ingest = { incoming = \"%s\"; exec_queue = \"%s/q\"; };",
+	    link, in);
+	CHECK(load(text, &c) == -1);
+	free(text);
+	unlink(link);
+	rmdir(in);
+	rmdir(dir);
+	free(in);
+	free(link);
 }
 
 int
@@ -108,6 +152,7 @@ main(void)
 	test_defaults();
 	test_hosts();
 	test_refused();
+	test_exec_queue_link();
 	unlink(path);
 	return unit_done("test_config");
 }
