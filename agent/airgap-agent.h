@@ -56,6 +56,8 @@ double now_seconds(void);
 int write_all(int, const void *, size_t);
 int mkdir_private(const char *);
 int fsync_dir(const char *);
+#define ESCAPED_MAX(n) (4 * (n) + 1) /* room for str_escape of n bytes */
+char *str_escape(char *, size_t, const char *);
 
 /* config.c */
 struct host_cfg {

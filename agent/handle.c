@@ -16,27 +16,28 @@
 
 #define RUNS_LOG "runs.log"
 
-/* STATE/runs.log: time, device, label, role, outcome, message. */
+/* STATE/runs.log: time, device, label, role, outcome, message, each
+ * escaped: a label comes from the medium and could fake a field or a
+ * line. */
 static void
 handle_log_run(const struct config *cfg, const struct medium *m,
     const char *outcome, const char *message)
 {
 	char *path = xasprintf("%s/%s", cfg->state_dir, RUNS_LOG);
 	FILE *f = fopen(path, "ae");
-	char clean[512];
-	size_t i;
+	char dev[ESCAPED_MAX(256)], label[ESCAPED_MAX(256)];
+	char msg[ESCAPED_MAX(512)];
 
-	snprintf(clean, sizeof clean, "%s", message);
-	for (i = 0; clean[i] != '\0'; i++)
-		if ((unsigned char)clean[i] < 0x20 || clean[i] == '\t')
-			clean[i] = ' ';
 	if (f == NULL) {
 		log_warn("handle: open %s", path);
 	} else {
 		fprintf(f, "%lld\t%s\t%s\t%s\t%s\t%s\n", (long long)time(NULL),
-		    m->devnode, m->label, m->cfg && m->cfg->role == ROLE_BACKUP ?
-		    "backup" : "transport", outcome, clean);
-		fclose(f);
+		    str_escape(dev, sizeof dev, m->devnode),
+		    str_escape(label, sizeof label, m->label),
+		    m->cfg && m->cfg->role == ROLE_BACKUP ? "backup" : "transport",
+		    outcome, str_escape(msg, sizeof msg, message));
+		if (fclose(f) == EOF)
+			log_warn("handle: write %s", path);
 	}
 	free(path);
 }

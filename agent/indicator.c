@@ -199,8 +199,12 @@ indicator_set(const struct config *cfg, enum indicator_state s,
     const char *message)
 {
 	const struct pattern *p = &patterns[s];
+	char esc[ESCAPED_MAX(512)];
 	size_t i;
 
+	/* Messages name media by their labels: escaped for the state file
+	 * (one key per line) and the terminal. */
+	message = message ? str_escape(esc, sizeof esc, message) : NULL;
 	log_info("indicator: %s%s%s", p->name, message ? ": " : "",
 	    message ? message : "");
 	if (!p->keep_led) {

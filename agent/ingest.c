@@ -847,6 +847,26 @@ verify_head(void *arg, const struct zstream_head *h)
 	return PIPE_SCAN;
 }
 
+/* What the stream says about itself is escaped on its way to the
+ * terminal. */
+static void
+verify_print(const char *path, int rc, const struct pipe_result *r)
+{
+	char p[ESCAPED_MAX(4096)], name[ESCAPED_MAX(257)];
+	char why[ESCAPED_MAX(320)];
+
+	str_escape(p, sizeof p, path);
+	str_escape(why, sizeof why, r->reason);
+	if (rc == 0)
+		printf("%s: ok: %s (guid %" PRIu64 ", base %" PRIu64 "), %" PRIu64
+		    " stream bytes, %s\n", p, str_escape(name, sizeof name,
+		    r->head.outer.toname), r->final_guid, zstream_base(&r->head),
+		    r->bytes, why);
+	else
+		printf("%s: %s: %s\n", p, r->outcome == PIPE_REJECTED ?
+		    "rejected" : "failed", why);
+}
+
 /* Reads a queue file through gpg and zstd without receiving it, and
  * says whether it would be accepted.  The host, whose signature policy
  * applies, is the name of the folder the file is in. */
@@ -882,14 +902,7 @@ ingest_verify(const struct config *cfg, const char *path)
 	else if ((job.fd = queue_open(&f)) != -1) {
 		rc = pipeline_run(&job, &r);
 		close(job.fd);
-		if (rc == 0)
-			printf("%s: ok: %s (guid %" PRIu64 ", base %" PRIu64
-			    "), %" PRIu64 " stream bytes, %s\n", path,
-			    r.head.outer.toname, r.final_guid, zstream_base(&r.head),
-			    r.bytes, r.reason);
-		else
-			printf("%s: %s: %s\n", path, r.outcome == PIPE_REJECTED ?
-			    "rejected" : "failed", r.reason);
+		verify_print(path, rc, &r);
 	}
 	free(dir);
 	return rc;

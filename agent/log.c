@@ -34,14 +34,17 @@ to_stderr(int pri)
 	    (log_stderr == LOG_TO_ERRORS && pri <= LOG_ERR);
 }
 
+/* Messages carry file names, labels and tools' output: escaped, so
+ * that none of them can fake a line or drive the terminal. */
 static void
 vlog(int pri, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char raw[2048], msg[ESCAPED_MAX(2048)];
 
 	if (log_nowhere)
 		return;
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	str_escape(msg, sizeof msg, raw);
 	if (to_stderr(pri))
 		fprintf(stderr, "%s: %s\n", AGENT_NAME, msg);
 	syslog(pri, "%s", msg);
@@ -51,12 +54,13 @@ vlog(int pri, const char *fmt, va_list ap)
 static void
 vlog_errno(int pri, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char raw[2048], msg[ESCAPED_MAX(2048)];
 	int saved = errno;
 
 	if (log_nowhere)
 		return;
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	str_escape(msg, sizeof msg, raw);
 	if (to_stderr(pri))
 		fprintf(stderr, "%s: %s: %s\n", AGENT_NAME, msg, strerror(saved));
 	syslog(pri, "%s: %s", msg, strerror(saved));

@@ -370,7 +370,9 @@ static int
 write_reason(const char *to, const char *name, const char *reason)
 {
 	char *path = xasprintf("%s.reason", to);
-	char *text = xasprintf("%s\nfile: %s\n", reason, name);
+	char r[ESCAPED_MAX(1024)], n[ESCAPED_MAX(QUEUE_NAME_MAX)];
+	char *text = xasprintf("%s\nfile: %s\n", str_escape(r, sizeof r, reason),
+	    str_escape(n, sizeof n, name));
 	int fd, rc = -1;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,

@@ -50,12 +50,14 @@ note(struct stick *s, int problem, const char *fmt, ...) ATTR_PRINTF(3, 4);
 static void
 note(struct stick *s, int problem, const char *fmt, ...)
 {
-	char line[1024];
+	char raw[1024], line[ESCAPED_MAX(1024)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	/* The report is read on another machine's terminal. */
+	str_escape(line, sizeof line, raw);
 	if (problem) {
 		s->problems++;
 		log_warnx("stick: %s", line);
