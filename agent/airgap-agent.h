@@ -58,6 +58,7 @@ int mkdir_private(const char *);
 int fsync_dir(const char *);
 #define ESCAPED_MAX(n) (4 * (n) + 1) /* room for str_escape of n bytes */
 char *str_escape(char *, size_t, const char *);
+int file_replace(const char *path, const void *, size_t);
 
 /* config.c */
 struct host_cfg {

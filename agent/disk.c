@@ -105,30 +105,24 @@ disk_record(const struct config *cfg, const struct medium *m,
     const struct disk_result *r)
 {
 	char *dir = xasprintf("%s/disks", cfg->state_dir);
-	char *path = xasprintf("%s/%s", dir, m->uuid);
-	char *tmp = xasprintf("%s.tmp", path);
+	char *path = xasprintf("%s/%s", dir, m->uuid), *text;
 	char label[ESCAPED_MAX(256)], uuid[ESCAPED_MAX(128)];
 	char msg[ESCAPED_MAX(512)];
-	FILE *f;
 
 	/* One key a line: what comes from the disk is escaped. */
-	str_escape(label, sizeof label, m->label);
-	str_escape(uuid, sizeof uuid, m->uuid);
-	str_escape(msg, sizeof msg, r->message);
-	if (mkdir_private(dir) == 0 && (f = fopen(tmp, "we")) != NULL) {
-		fprintf(f, "pool=%s\nguid=%s\nlast_seen=%lld\nresult=%s\n"
-		    "received=%d\nwaiting=%d\nproblems=%d\nmessage=%s\n", label,
-		    uuid, (long long)time(NULL), r->status == DISK_OK ? "ok" :
-		    r->status == DISK_REBOOT ? "needs-reboot" : "error",
-		    r->sum.received + r->sum.duplicate, r->sum.waiting,
-		    r->sum.held + r->sum.failed + r->sum.quarantined, msg);
-		if (fflush(f) == EOF || fsync(fileno(f)) == -1 || fclose(f) == EOF ||
-		    rename(tmp, path) == -1)
-			log_warn("disk: write %s", path);
-	}
+	text = xasprintf("pool=%s\nguid=%s\nlast_seen=%lld\nresult=%s\n"
+	    "received=%d\nwaiting=%d\nproblems=%d\nmessage=%s\n",
+	    str_escape(label, sizeof label, m->label),
+	    str_escape(uuid, sizeof uuid, m->uuid), (long long)time(NULL),
+	    r->status == DISK_OK ? "ok" : r->status == DISK_REBOOT ?
+	    "needs-reboot" : "error", r->sum.received + r->sum.duplicate,
+	    r->sum.waiting, r->sum.held + r->sum.failed + r->sum.quarantined,
+	    str_escape(msg, sizeof msg, r->message));
+	if (mkdir_private(dir) == 0)
+		file_replace(path, text, strlen(text));
 	free(dir);
 	free(path);
-	free(tmp);
+	free(text);
 }
 
 int

@@ -228,22 +228,14 @@ owner_load(struct stick *s)
 static int
 owner_save(const struct stick *s)
 {
-	char *path = owner_path(s, 1), *tmp;
-	FILE *f;
-	int rc = -1;
+	char *path = owner_path(s, 1), *text;
+	int rc;
 
 	if (path == NULL)
 		return -1;
-	tmp = xasprintf("%s.tmp", path);
-	if ((f = fopen(tmp, "we")) != NULL) {
-		fprintf(f, "%u %u\n", (unsigned)s->orig_uid, (unsigned)s->orig_gid);
-		rc = fflush(f) == EOF || fsync(fileno(f)) == -1 ? -1 : 0;
-		if (fclose(f) == EOF || rc == -1 || rename(tmp, path) == -1)
-			rc = -1;
-	}
-	if (rc == -1)
-		log_warn("stick: write %s", path);
-	free(tmp);
+	text = xasprintf("%u %u\n", (unsigned)s->orig_uid, (unsigned)s->orig_gid);
+	rc = file_replace(path, text, strlen(text));
+	free(text);
 	free(path);
 	return rc;
 }

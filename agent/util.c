@@ -218,6 +218,33 @@ str_escape(char *out, size_t len, const char *in)
 	return out;
 }
 
+/* Replaces PATH with DATA at once: PATH.tmp is written, synced and
+ * renamed over PATH, so a reader (status) or a kill never sees half a
+ * file.  On any failure the descriptor is closed and PATH.tmp removed:
+ * the daemon does this on every light change and must not leak. */
+int
+file_replace(const char *path, const void *data, size_t len)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd, rc = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd != -1 && write_all(fd, data, len) == 0 && fsync(fd) == 0)
+		rc = 0;
+	if (fd != -1 && close(fd) == -1)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) == -1)
+		rc = -1;
+	if (rc == -1) {
+		log_warn("write %s", path);
+		if (fd != -1)
+			unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
 int
 fsync_dir(const char *dir)
 {
