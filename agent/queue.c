@@ -289,42 +289,87 @@ queue_free(struct queue *qu)
 	memset(qu, 0, sizeof *qu);
 }
 
+/* The folder F was found in, opened without following a symbolic
+ * link: the NNCP user owns INCOMING and could swap HOST for a link to
+ * another folder between the scan and now.  Every later step on F
+ * (open, remove, move) goes through this descriptor. */
+static int
+host_dir(const struct queue_file *f)
+{
+	int in, dir, saved;
+
+	in = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (in == -1)
+		return -1;
+	dir = openat(in, f->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	saved = errno;
+	close(in);
+	errno = saved;
+	return dir;
+}
+
+/* Opens NAME in DIR for reading only if it is a regular file: not
+ * through a symbolic link, and a FIFO or a device planted there must
+ * neither block nor be read. */
+static int
+open_regular(int dir, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, 0) == -1) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 int
 queue_remove(const struct queue_file *f)
 {
-	if (unlink(f->path) == -1) {
+	int dir = host_dir(f), rc = -1;
+
+	if (dir != -1 && unlinkat(dir, f->name, 0) == 0)
+		rc = 0;
+	if (rc == -1)
 		log_warn("queue: remove %s", f->path);
-		return -1;
-	}
-	return 0;
+	if (dir != -1)
+		close(dir);
+	return rc;
 }
 
+/* Copies NAME from SRC to a new TO in DST (another filesystem). */
 static int
-copy_file(const char *from, const char *to)
+copy_file(int src, const char *name, int dst, const char *to)
 {
 	char b[65536];
 	int in, out, rc = -1;
 	ssize_t n;
 
-	in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in == -1)
+	if ((in = open_regular(src, name)) == -1)
 		return -1;
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	out = openat(dst, to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (out == -1) {
 		close(in);
 		return -1;
 	}
 	while ((n = read(in, b, sizeof b)) > 0)
 		if (write_all(out, b, (size_t)n) == -1)
-			goto out;
+			break;
 	if (n == 0 && fsync(out) == 0)
 		rc = 0;
-out:
 	close(in);
 	if (close(out) == -1)
 		rc = -1;
 	if (rc == -1)
-		unlink(to);
+		unlinkat(dst, to, 0);
 	return rc;
 }
 
@@ -339,53 +384,113 @@ name_hash(const char *s)
 	return h;
 }
 
-/* Where a file goes in quarantine: its own name, unless that and
- * ".reason" would not fit in a file name, or the name is taken. */
-static char *
-quarantine_target(const char *qdir, const char *name)
-{
-	char base[QUEUE_NAME_MAX + 1], *to;
-	int i;
+#define QUARANTINE_TRIES 100000
+#define REASON ".reason"
 
-	snprintf(base, sizeof base, "%s", name);
-	to = xasprintf("%s/%s", qdir, base);
-	for (i = 1; access(to, F_OK) == 0 && i < 1000; i++) {
-		free(to);
-		to = xasprintf("%s/%s.q%d", qdir, base, i);
-	}
-	if (strlen(strrchr(to, '/') + 1) + strlen(".reason") > QUEUE_NAME_MAX) {
-		free(to);
-		snprintf(base, sizeof base, "%.200s-%016llx", name,
-		    (unsigned long long)name_hash(name));
-		to = xasprintf("%s/%s", qdir, base);
-		for (i = 1; access(to, F_OK) == 0 && i < 1000; i++) {
-			free(to);
-			to = xasprintf("%s/%s.q%d", qdir, base, i);
-		}
-	}
-	return to;
+/* The Nth name to try for NAME in quarantine: NAME, then NAME.qN; a
+ * name too long for ".reason" to fit after it is shortened and tagged
+ * with its hash.  None ends in ".reason", so that a quarantined file is
+ * never taken for (or overwrites) the reason of another. */
+static int
+quarantine_name(const char *name, int n, char *out, size_t len)
+{
+	char suffix[16] = "";
+	size_t rl = strlen(REASON);
+	int w;
+
+	if (n > 0)
+		snprintf(suffix, sizeof suffix, ".q%d", n);
+	if (strlen(name) + strlen(suffix) + rl > QUEUE_NAME_MAX)
+		w = snprintf(out, len, "%.200s-%016llx%s", name,
+		    (unsigned long long)name_hash(name), suffix);
+	else
+		w = snprintf(out, len, "%s%s", name, suffix);
+	if (w < 0 || (size_t)w >= len)
+		return -1;
+	return (size_t)w >= rl && strcmp(out + w - rl, REASON) == 0 ? -1 : 0;
 }
 
+/* Creates TO.reason in QDIR, only if neither it nor TO exists. */
 static int
-write_reason(const char *to, const char *name, const char *reason)
+reserve(int qdir, const char *to, const char *text)
 {
-	char *path = xasprintf("%s.reason", to);
-	char r[ESCAPED_MAX(1024)], n[ESCAPED_MAX(QUEUE_NAME_MAX)];
-	char *text = xasprintf("%s\nfile: %s\n", str_escape(r, sizeof r, reason),
-	    str_escape(n, sizeof n, name));
+	char *path = xasprintf("%s%s", to, REASON);
+	struct stat st;
 	int fd, rc = -1;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
+	if (fstatat(qdir, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		free(path);
+		errno = EEXIST;
+		return -1;
+	}
+	fd = openat(qdir, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (fd != -1 && write_all(fd, text, strlen(text)) == 0 && fsync(fd) == 0)
 		rc = 0;
-	if (rc == -1)
+	if (fd != -1 && close(fd) == -1)
+		rc = -1;
+	if (rc == -1 && fd != -1) {
 		log_warn("quarantine: write %s", path);
-	if (fd != -1)
-		close(fd);
+		unlinkat(qdir, path, 0);
+		errno = EIO;
+	}
 	free(path);
-	free(text);
 	return rc;
+}
+
+static void
+unreserve(int qdir, const char *to)
+{
+	char *path = xasprintf("%s%s", to, REASON);
+
+	unlinkat(qdir, path, 0);
+	free(path);
+}
+
+/* Moves NAME from SRC to TO in QDIR without ever replacing a file
+ * there; 1 when TO turned out to be taken. */
+static int
+move_noreplace(int src, const char *name, int qdir, const char *to)
+{
+	if (renameat2(src, name, qdir, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return 1;
+	/* Another filesystem, or one that cannot promise not to replace. */
+	if (errno != EXDEV && errno != EINVAL)
+		return -1;
+	if (copy_file(src, name, qdir, to) == -1)
+		return errno == EEXIST ? 1 : -1;
+	if (unlinkat(src, name, 0) == 0)
+		return 0;
+	unlinkat(qdir, to, 0);
+	return -1;
+}
+
+/* Puts F under QDIR with its reason beside it; the name used goes to
+ * TO.  Never overwrites an earlier quarantined file or reason. */
+static int
+quarantine_into(int qdir, int src, const struct queue_file *f,
+    const char *text, char *to, size_t len)
+{
+	int n, rc;
+
+	for (n = 0; n < QUARANTINE_TRIES; n++) {
+		if (quarantine_name(f->name, n, to, len) == -1)
+			continue;
+		if (reserve(qdir, to, text) == -1) {
+			if (errno == EEXIST)
+				continue;
+			return -1;
+		}
+		if ((rc = move_noreplace(src, f->name, qdir, to)) == 0)
+			return 0;
+		unreserve(qdir, to);
+		if (rc == -1)
+			return -1;
+	}
+	errno = ENOSPC;
+	return -1;
 }
 
 /* Moves the file under STATE/quarantine/HOST/ and writes the reason
@@ -396,29 +501,33 @@ queue_quarantine(const char *state_dir, const struct queue_file *f,
 {
 	const char *host = queue_valid_host(f->host) ? f->host : "_invalid-host";
 	char *top = xasprintf("%s/quarantine", state_dir);
-	char *qdir = xasprintf("%s/%s", top, host);
-	char *to = NULL;
-	int rc = -1;
+	char *qpath = xasprintf("%s/%s", top, host), *text = NULL;
+	char r[ESCAPED_MAX(1024)], n[ESCAPED_MAX(QUEUE_NAME_MAX)];
+	char to[QUEUE_NAME_MAX + 1];
+	int qdir = -1, src = -1, rc = -1;
 
-	if (mkdir_private(top) == -1 || mkdir_private(qdir) == -1)
+	if (mkdir_private(top) == -1 || mkdir_private(qpath) == -1)
 		goto out;
-	to = quarantine_target(qdir, f->name);
-	if (write_reason(to, f->name, reason) == -1)
+	qdir = open(qpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	src = host_dir(f);
+	text = xasprintf("%s\nfile: %s\n", str_escape(r, sizeof r, reason),
+	    str_escape(n, sizeof n, f->name));
+	if (qdir == -1 || src == -1 ||
+	    quarantine_into(qdir, src, f, text, to, sizeof to) == -1) {
+		log_warn("quarantine: move %s to %s", f->path, qpath);
 		goto out;
-	if (rename(f->path, to) == -1) {
-		if (errno != EXDEV || copy_file(f->path, to) == -1 ||
-		    unlink(f->path) == -1) {
-			log_warn("quarantine: move %s to %s", f->path, to);
-			goto out;
-		}
 	}
-	fsync_dir(qdir);
-	log_warnx("quarantine: %s moved to %s: %s", f->path, to, reason);
+	fsync(qdir);
+	log_warnx("quarantine: %s moved to %s/%s: %s", f->path, qpath, to, reason);
 	rc = 0;
 out:
+	if (qdir != -1)
+		close(qdir);
+	if (src != -1)
+		close(src);
 	free(top);
-	free(qdir);
-	free(to);
+	free(qpath);
+	free(text);
 	return rc;
 }
 
@@ -428,27 +537,13 @@ out:
 int
 queue_open(const struct queue_file *f)
 {
-	int in = -1, dir = -1, fd = -1;
-	struct stat st;
+	int dir = host_dir(f), fd = -1;
 
-	in = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (in != -1)
-		dir = openat(in, f->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
 	if (dir != -1)
-		fd = openat(dir, f->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
+		fd = open_regular(dir, f->name);
 	if (fd == -1)
 		log_warn("queue: open %s", f->path);
-	else if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_warnx("queue: %s: not a regular file", f->path);
-		close(fd);
-		fd = -1;
-	} else
-		fcntl(fd, F_SETFL, 0);
 	if (dir != -1)
 		close(dir);
-	if (in != -1)
-		close(in);
 	return fd;
 }
