@@ -117,6 +117,7 @@ int config_load(const char *path, struct config *);
 void config_print(const struct config *);
 void config_free(struct config *);
 const struct host_cfg *config_host(const struct config *, const char *);
+int config_host_unsigned_ok(const struct host_cfg *);
 const struct media_cfg *config_medium(const struct config *, const char *label);
 
 /* child.c */
@@ -179,10 +180,12 @@ int queue_parse_name(const char *dir_host, const char *name,
     struct queue_name *, const char **why);
 int queue_valid_dataset(const char *path, const char **why);
 int queue_valid_host(const char *host);
-int queue_scan(const char *root, int authenticated, struct queue *);
+int queue_scan(const char *root, struct queue *);
+int queue_scan_exec(const struct config *, struct queue *);
 void queue_sort(struct queue *);
 void queue_free(struct queue *);
 int queue_open(const struct queue_file *);
+int queue_unencrypted(int fd);
 int queue_remove(const struct queue_file *);
 int queue_quarantine(const char *state_dir, const struct queue_file *,
     const char *reason);

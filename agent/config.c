@@ -728,6 +728,17 @@ config_medium(const struct config *c, const char *label)
 	return NULL;
 }
 
+/* Whether HOST's files that are not OpenPGP (plain or zstd-only streams
+ * from the exec queue) may be received: only when NNCP authenticates
+ * its sender (nncp_node) and the host does not require a signature.
+ * The exec queue alone proves nothing: the NNCP user, who handles
+ * hostile sticks, can write there. */
+int
+config_host_unsigned_ok(const struct host_cfg *h)
+{
+	return h->nncp_node != NULL && !h->require_signature;
+}
+
 const struct host_cfg *
 config_host(const struct config *c, const char *name)
 {

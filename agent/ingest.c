@@ -491,9 +491,17 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 		snprintf(reason, len, "host %s is not configured", f->host);
 		return OUT_QUARANTINED;
 	}
+	job.authenticated = f->authenticated && config_host_unsigned_ok(job.host);
 	if ((job.fd = queue_open(f)) == -1) {
 		snprintf(reason, len, "cannot open: %s", strerror(errno));
 		return errno == ENOENT ? OUT_NONE : OUT_FAILED;
+	}
+	if (!job.authenticated && queue_unencrypted(job.fd)) {
+		snprintf(reason, len, "not encrypted: plain and zstd-only streams "
+		    "are taken only from the exec queue, for a host with nncp_node "
+		    "set and require_signature = false");
+		close(job.fd);
+		return OUT_QUARANTINED;
 	}
 	c.fd = job.fd;
 	if (fstat(job.fd, &c.st) == -1) {
@@ -782,10 +790,10 @@ ingest_scan(struct ingest *ing, const char *own_incoming, struct queue *q)
 {
 	memset(q, 0, sizeof *q);
 	if (own_incoming != NULL) {
-		if (queue_scan(own_incoming, 0, q) == -1)
+		if (queue_scan(own_incoming, q) == -1)
 			return -1;
-	} else if (queue_scan(ing->cfg->incoming, 0, q) == -1 ||
-	    queue_scan(ing->cfg->exec_queue, 1, q) == -1) {
+	} else if (queue_scan(ing->cfg->incoming, q) == -1 ||
+	    queue_scan_exec(ing->cfg, q) == -1) {
 		queue_free(q);
 		return -1;
 	}

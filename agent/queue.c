@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,63 +194,121 @@ add_file(struct queue *qu, const char *root, int auth, const char *host,
 	return 0;
 }
 
+/* Where a scan looks, and whether its files come from "enqueue". */
+struct scan {
+	struct queue *qu;
+	const char *root;
+	int auth;     /* the exec queue: NNCP authenticated the senders */
+	uid_t nncp;   /* the NNCP user, who may own the exec queue's folders */
+};
+
+/* The exec queue vouches for its files, so nobody but root and the
+ * NNCP user (who runs "enqueue") may be able to put files there: its
+ * folders are checked as strictly as the state folder. */
 static int
-scan_host(struct queue *qu, const char *incoming, int auth, int infd,
-    const char *host)
+trusted_folder(const struct scan *sc, int fd, const char *path)
+{
+	struct stat st;
+
+	if (!sc->auth)
+		return 0;
+	if (fstat(fd, &st) == -1) {
+		log_warn("queue: stat %s", path);
+		return -1;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != sc->nncp)) {
+		log_warnx("queue: %s: writable by group or others, or owned by "
+		    "neither root nor the NNCP user: not taking the exec queue", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+scan_host(const struct scan *sc, int infd, const char *host)
 {
 	struct dirent *de;
 	struct stat st;
+	char *path = xasprintf("%s/%s", sc->root, host);
 	DIR *d;
-	int fd;
+	int fd, rc = 0;
 
 	fd = openat(infd, host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		log_warn("queue: %s/%s: not a folder, skipped", incoming, host);
+		log_warn("queue: %s: not a folder, skipped", path);
 		if (fd != -1)
 			close(fd);
-		return 0;
+		free(path);
+		return sc->auth ? -1 : 0;
 	}
-	while ((de = readdir(d)) != NULL) {
+	if (trusted_folder(sc, fd, path) == -1)
+		rc = -1;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || !queue_is_candidate(de->d_name))
 			continue;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode)) {
-			log_warnx("queue: %s/%s/%s: not a regular file, skipped",
-			    incoming, host, de->d_name);
+			log_warnx("queue: %s/%s: not a regular file, skipped", path,
+			    de->d_name);
 			continue;
 		}
-		add_file(qu, incoming, auth, host, de->d_name, st.st_size);
+		add_file(sc->qu, sc->root, sc->auth, host, de->d_name, st.st_size);
 	}
 	closedir(d);
-	return 0;
+	free(path);
+	return rc;
 }
 
-/* Adds the files under ROOT/HOST/ to QU.  AUTH marks the folder that
- * only "enqueue" writes, whose senders NNCP authenticated.  A missing
- * folder is an empty queue. */
-int
-queue_scan(const char *root, int auth, struct queue *qu)
+/* Adds the files under ROOT/HOST/ to QU.  A missing folder is an empty
+ * queue. */
+static int
+scan(const struct scan *sc)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int fd, rc;
 
-	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(sc->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    (sc->auth ? O_NOFOLLOW : 0));
 	if (fd == -1 && errno == ENOENT) {
-		log_debug("queue: %s does not exist", root);
+		log_debug("queue: %s does not exist", sc->root);
 		return 0;
 	}
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		log_warn("queue: open %s", root);
+		log_warn("queue: open %s", sc->root);
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			scan_host(qu, root, auth, fd, de->d_name);
+	rc = trusted_folder(sc, fd, sc->root);
+	while (rc == 0 && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && scan_host(sc, fd, de->d_name) == -1)
+			rc = -1;
 	closedir(d);
-	return 0;
+	return rc;
+}
+
+/* An incoming folder: whatever is there is unauthenticated. */
+int
+queue_scan(const char *root, struct queue *qu)
+{
+	struct scan sc = { qu, root, 0, 0 };
+
+	return scan(&sc);
+}
+
+/* The exec queue, which only "enqueue" writes, after NNCP authenticated
+ * the sender (ingest.exec_queue). */
+int
+queue_scan_exec(const struct config *cfg, struct queue *qu)
+{
+	struct scan sc = { qu, cfg->exec_queue, 1, 0 };
+	struct passwd *pw = getpwnam(cfg->nncp_user);
+
+	if (pw != NULL)
+		sc.nncp = pw->pw_uid;
+	return scan(&sc);
 }
 
 static int
@@ -529,6 +588,18 @@ out:
 	free(qpath);
 	free(text);
 	return rc;
+}
+
+/* Does the open queue file hold a zfs or zstd stream as it is, not an
+ * OpenPGP message?  From its first bytes. */
+int
+queue_unencrypted(int fd)
+{
+	unsigned char b[16];
+	ssize_t n = pread(fd, b, sizeof b, 0);
+	enum stream_format f = n < 0 ? FORMAT_UNKNOWN : zstream_sniff(b, (size_t)n);
+
+	return f == FORMAT_ZFS || f == FORMAT_ZSTD;
 }
 
 /* Opens a queue file for reading without following a symbolic link in

@@ -126,8 +126,8 @@ status_queue(const struct config *cfg, int json)
 	int first = 1;
 
 	memset(&q, 0, sizeof q);
-	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
-	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+	if (queue_scan(cfg->incoming, &q) == -1 ||
+	    queue_scan_exec(cfg, &q) == -1)
 		queue_free(&q);
 	queue_sort(&q);
 	printf(json ? ",\"queue\":[" : "queue: %zu file(s)\n", q.nfiles);
@@ -406,8 +406,8 @@ status_rotation(const struct config *cfg, int json)
 	size_t i;
 
 	memset(&q, 0, sizeof q);
-	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
-	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+	if (queue_scan(cfg->incoming, &q) == -1 ||
+	    queue_scan_exec(cfg, &q) == -1)
 		queue_free(&q);
 	if (ledger_load(cfg->state_dir, &l) == -1)
 		memset(&l, 0, sizeof l);

@@ -319,8 +319,8 @@ count_queued(const struct config *cfg)
 	int n;
 
 	memset(&q, 0, sizeof q);
-	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
-	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+	if (queue_scan(cfg->incoming, &q) == -1 ||
+	    queue_scan_exec(cfg, &q) == -1)
 		n = -1;
 	else
 		n = (int)q.nfiles;

@@ -1,7 +1,9 @@
 #!/bin/bash
 #
 # t45-exec-formats: the exec variant takes plain, zstd-only and gpg
-# streams, and only through `enqueue`.
+# streams, and only through `enqueue`, for a host configured for it: its
+# nncp_node set and require_signature = false (t49 shows the refusals
+# otherwise).
 #
 # The laptop sends three streams with real `nncp-exec -nice B backupsvr
 # zfsreceive laptop/POOL/fs`: s1 as a plain `zfs send` stream, s2 (from s1)
@@ -25,6 +27,7 @@
 . "$(dirname "$0")/lib-rotation.sh"
 
 rot_setup
+sed -i 's/require_signature = true;/require_signature = false;/' "$CONF"
 rot_nncp_handler
 rot_conf_node laptop "$LAP_ID"
 lab_write a.txt one
