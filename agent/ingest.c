@@ -113,31 +113,31 @@ stop(struct file_ctx *c, enum outcome o, const char *fmt, ...)
 	return PIPE_STOP;
 }
 
+/* DEST without its HOST/ part: the dataset as the sender named it. */
 static const char *
-last_component(const char *path)
+dest_dataset(const char *dest)
 {
-	const char *s = strrchr(path, '/');
+	const char *s = strchr(dest, '/');
 
-	return s ? s + 1 : path;
+	return s ? s + 1 : dest;
 }
 
-/* The stream's own dataset name must end like DEST: a stream of
- * pool/home is not received into laptop/pool/fs.  NNCP may have
- * appended ".N" to the name on a clash; the stream tells whether that
- * suffix belongs to the dataset. */
+/* The stream's own dataset name must be the dataset in DEST, whole: a
+ * stream of pool/home is not received into laptop/pool/fs, nor one of
+ * pool/fs into laptop/other/fs.  NNCP may have appended ".N" to the
+ * name on a clash; the stream tells whether that suffix belongs to the
+ * dataset. */
 static const char *
 pick_dest(struct file_ctx *c, const struct zstream_head *h)
 {
 	const struct queue_name *q = &c->f->qn;
 	char sent[257];
-	const char *leaf;
 
 	if (zstream_dataset(h, sent, sizeof sent) == -1)
 		return NULL;
-	leaf = last_component(sent);
-	if (strcmp(last_component(q->dest), leaf) == 0)
+	if (strcmp(dest_dataset(q->dest), sent) == 0)
 		return q->dest;
-	if (q->dest_alt[0] != '\0' && strcmp(last_component(q->dest_alt), leaf) == 0)
+	if (q->dest_alt[0] != '\0' && strcmp(dest_dataset(q->dest_alt), sent) == 0)
 		return q->dest_alt;
 	return NULL;
 }

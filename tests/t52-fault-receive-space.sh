@@ -96,12 +96,12 @@ lf_result "receiver killed: 1 kill of zfs receive mid-stream, 1 file, $b1 bytes,
 # --- 2. the pool fills up
 lab_bakdisk "bakdisk${LAB_TAG}2" 64
 small=$BAK_POOL
-lab_stream -d "laptop/$LAP_POOL/big/fs" s2
+lab_stream s2
 lab_deliver
 n2=$QN
 b2=$(stat -c %s "$QF")
 sum2=$(sha256sum <"$QF")
-target=$small/simplesnap/laptop/$LAP_POOL/big/fs
+target=$small/simplesnap/laptop/$LAP_FS
 zpool import "$DISK_GUID"
 free=$(zfs get -Hp -o value available "$small")
 zpool export "$small"
