@@ -212,7 +212,9 @@ decide_existing(struct file_ctx *c, const struct zstream_head *h,
  * leaves no room for the next disk rotation.  zfs is asked at the first
  * file and again only once what was received since could have used a
  * quarter of the free space or reached min_free_mb: asking per file
- * would cost a process per file. */
+ * would cost a process per file.  Returns 1 when the pool is nearly
+ * full, 0 when not, -1 when zfs could not say (that file fails, and the
+ * next one asks again). */
 static int
 pool_low(struct ingest *ing)
 {
@@ -224,8 +226,10 @@ pool_low(struct ingest *ing)
 	if (ing->avail_known && ing->since < ing->avail / 4 && left >= min &&
 	    left - min > ing->avail / 4)
 		return 0;
-	if (zfs_available(ing->cfg, ing->pool, &ing->avail) == -1)
-		return ing->full = 1;
+	if (zfs_available(ing->cfg, ing->pool, &ing->avail) == -1) {
+		ing->avail_known = 0;
+		return -1;
+	}
 	ing->avail_known = 1;
 	ing->since = 0;
 	if (ing->avail < min) {
@@ -311,6 +315,21 @@ known_free(struct ingest *ing)
 		zfs_dataset_free(&ing->known[--ing->nknown].d);
 }
 
+/* A going on only while the pool has room. */
+static enum pipe_action
+room_or_stop(struct file_ctx *c, enum pipe_action a)
+{
+	switch (pool_low(c->ing)) {
+	case 0:
+		return a;
+	case 1:
+		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
+	default:
+		return stop(c, OUT_FAILED, "cannot read the free space of %s",
+		    c->ing->pool);
+	}
+}
+
 static enum pipe_action
 on_head(void *arg, const struct zstream_head *h)
 {
@@ -322,8 +341,8 @@ on_head(void *arg, const struct zstream_head *h)
 	if (c->mode == MODE_RECEIVE) {
 		if (!same_head(h, &c->verified))
 			return stop(c, OUT_FAILED, "file changed between passes");
-		if (c->resume > 0 && pool_low(c->ing))
-			return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
+		if (c->resume > 0)
+			return room_or_stop(c, PIPE_RECEIVE);
 		return PIPE_RECEIVE;
 	}
 	if ((dest = pick_dest(c, h)) == NULL)
@@ -334,8 +353,8 @@ on_head(void *arg, const struct zstream_head *h)
 	if ((d = known_get(c->ing, c->dataset)) == NULL)
 		return stop(c, OUT_FAILED, "cannot list %s", c->dataset);
 	a = d->exists ? decide_existing(c, h, d) : decide_new(c, h, dest);
-	if (a != PIPE_STOP && c->mode != MODE_CHECK && pool_low(c->ing))
-		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
+	if (a != PIPE_STOP && c->mode != MODE_CHECK)
+		a = room_or_stop(c, a);
 	if (a == PIPE_SCAN && c->mode == MODE_DECIDE)
 		c->mode = MODE_VERIFY;
 	return a;
