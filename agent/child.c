@@ -23,7 +23,9 @@
 
 #include "airgap-agent.h"
 
-#define CHILD_OUTPUT_MAX (16 * 1024 * 1024)
+/* More output than this is refused whole: a part of a list (of
+ * snapshots, of packets) must never be taken for all of it. */
+#define CHILD_OUTPUT_MAX (64 * 1024 * 1024)
 #define CHILD_KILL_GRACE 5
 
 struct child {
@@ -472,14 +474,20 @@ child_read_output(struct child *c, struct buf *out, double deadline)
 			continue;
 		if (r <= 0)
 			return r == 0 ? 0 : -1;
-		if (out != NULL && out->len + (size_t)r <= CHILD_OUTPUT_MAX)
-			buf_append(out, tmp, (size_t)r);
+		if (out == NULL)
+			continue;
+		if (out->len + (size_t)r > CHILD_OUTPUT_MAX) {
+			errno = EFBIG;
+			return -1;
+		}
+		buf_append(out, tmp, (size_t)r);
 	}
 }
 
 /* Runs a child to completion, collecting its stdout into OUT (if not
  * NULL) and logging its stderr.  Returns -1 only when it could not be
- * run or timed out; its exit status is in *STATUS. */
+ * run, timed out (errno ETIMEDOUT) or said too much (EFBIG: OUT is
+ * then no use); its exit status is in *STATUS. */
 int
 child_run(const struct child_opts *o, struct buf *out, int *status)
 {
@@ -496,6 +504,9 @@ child_run(const struct child_opts *o, struct buf *out, int *status)
 		saved = errno;
 		if (saved == ETIMEDOUT)
 			log_warnx("%s: no answer after %d seconds", c->name, o->timeout);
+		else if (saved == EFBIG)
+			log_warnx("%s: more than %d MiB of output; not using any of "
+			    "it", c->name, CHILD_OUTPUT_MAX / 1024 / 1024);
 		else
 			log_warn("%s: reading its output", c->name);
 		goto out;
