@@ -443,6 +443,7 @@ enum disk_status {
 };
 struct disk_result {
 	enum disk_status status;
+	int imported; /* its pool came in: the disk was served */
 	int exported;
 	char pool[256];
 	char message[512];
