@@ -112,6 +112,7 @@ struct config {
 	int timeout_nncp;
 	int timeout_import;
 	int timeout_export;
+	int timeout_handle; /* a whole medium under "watch" */
 };
 int config_load(const char *path, struct config *);
 void config_print(const struct config *);
@@ -131,6 +132,8 @@ struct child_opts {
 	int timeout;        /* seconds for child_run; 0: none */
 	const char *user;   /* drop to this user, or NULL */
 	int share_stderr;   /* the child writes to our stderr, not the log */
+	int own_group;      /* a process group of its own: child_kill ends
+			     * the child's children too */
 };
 struct child;
 struct child *child_start(const struct child_opts *);
@@ -139,6 +142,7 @@ int child_stdout(const struct child *);
 void child_close_stdin(struct child *);
 int child_wait(struct child *, int timeout, int *status);
 void child_kill(struct child *);
+int child_group_left(const struct child *);
 void child_free(struct child *);
 int child_run(const struct child_opts *, struct buf *out, int *status);
 const char *child_status_str(int status, char *, size_t);
@@ -459,6 +463,8 @@ int stick_run(const struct config *, const struct medium *);
 #define HANDLE_FAILED 1
 #define HANDLE_NOT_OURS 3
 int handle_device(const struct config *, const char *devnode);
+void handle_log_run(const struct config *, const struct medium *,
+    const char *outcome, const char *message);
 
 /* enqueue.c */
 int enqueue_run(const struct config *, const char *dest);

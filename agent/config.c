@@ -30,7 +30,7 @@ static const char *const status_keys[] = { "leds", "beeper", "console", NULL };
 static const char *const host_keys[] = { "name", "signers",
 	"require_signature", "nncp_node", NULL };
 static const char *const timeout_keys[] = { "command", "stall", "nncp",
-	"import", "export", NULL };
+	"import", "export", "handle", NULL };
 
 static const char *const default_import[] = { "-N", NULL };
 static const char *const default_receive[] = { "-u", "-o", "readonly=on", NULL };
@@ -567,7 +567,9 @@ load_timeouts(const char *path, const config_setting_t *t, struct config *c)
 	    get_int(path, t, "import", "timeouts.", 300, 1, 86400,
 	    &c->timeout_import) == -1 ||
 	    get_int(path, t, "export", "timeouts.", 300, 1, 86400,
-	    &c->timeout_export) == -1)
+	    &c->timeout_export) == -1 ||
+	    get_int(path, t, "handle", "timeouts.", 86400, 1, 7 * 86400,
+	    &c->timeout_handle) == -1)
 		return -1;
 	return 0;
 }
@@ -712,8 +714,9 @@ config_print(const struct config *c)
 	printf("  beeper = \"%s\";\n  console = %s;\n};\n", c->beeper,
 	    c->console ? "true" : "false");
 	printf("timeouts = {\n  command = %d;\n  stall = %d;\n  nncp = %d;\n"
-	    "  import = %d;\n  export = %d;\n};\n", c->timeout_command,
-	    c->timeout_stall, c->timeout_nncp, c->timeout_import, c->timeout_export);
+	    "  import = %d;\n  export = %d;\n  handle = %d;\n};\n",
+	    c->timeout_command, c->timeout_stall, c->timeout_nncp,
+	    c->timeout_import, c->timeout_export, c->timeout_handle);
 }
 
 /* The first media entry whose pattern matches LABEL, or NULL. */

@@ -71,8 +71,8 @@ static void
 disk_power_off(const struct config *cfg, const struct medium *m)
 {
 	char **argv, *base = strrchr(m->disk, '/');
-	struct child_opts o = { NULL, CHILD_NULL, CHILD_NULL, cfg->timeout_command,
-		NULL, 0 };
+	struct child_opts o = { .stdin_fd = CHILD_NULL, .stdout_fd = CHILD_NULL,
+		.timeout = cfg->timeout_command };
 	size_t i, n = strv_len(m->cfg->power_off);
 	int status;
 

@@ -19,7 +19,7 @@
 /* STATE/runs.log: time, device, label, role, outcome, message, each
  * escaped: a label comes from the medium and could fake a field or a
  * line. */
-static void
+void
 handle_log_run(const struct config *cfg, const struct medium *m,
     const char *outcome, const char *message)
 {

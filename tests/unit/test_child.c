@@ -14,7 +14,8 @@ static int
 run(const char *bytes, struct buf *out, int *status)
 {
 	char *argv[] = { "/usr/bin/head", "-c", (char *)bytes, "/dev/zero", NULL };
-	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, 60, NULL, 0 };
+	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_NULL,
+		.stdout_fd = CHILD_NULL, .timeout = 60 };
 
 	return child_run(&o, out, status);
 }
