@@ -32,8 +32,15 @@ static const char *const host_keys[] = { "name", "signers",
 static const char *const timeout_keys[] = { "command", "stall", "nncp",
 	"import", "export", "handle", NULL };
 
-static const char *const default_import[] = { "-N", NULL };
-static const char *const default_receive[] = { "-u", "-o", "readonly=on", NULL };
+/* OpenZFS: -N mounts nothing of the disk; cachefile=none keeps a pool
+ * left imported by a failure out of zpool.cache, which the next boot
+ * would import and mount.  -x mountpoint: a received dataset inherits
+ * mountpoint=none from its parents (create_args) instead of taking a
+ * mountpoint a sender put into its stream. */
+static const char *const default_import[] = { "-N", "-o", "cachefile=none",
+	NULL };
+static const char *const default_receive[] = { "-u", "-o", "readonly=on",
+	"-x", "mountpoint", NULL };
 static const char *const default_create[] = { "-o", "mountpoint=none", NULL };
 static const char *const default_nncp_configs[] = { "/etc/nncp/nncp.hjson", NULL };
 static const char *const default_leds[] = { "/sys/class/leds/input0::scrolllock",

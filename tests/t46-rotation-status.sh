@@ -152,7 +152,7 @@ esac
 # says so, last_seen unchanged).
 truncate -s 128M "$LAB/impostor.img"
 LAB_POOLS+=("$poolA")
-zpool create -m none "$poolA" "$LAB/impostor.img" >>"$LAB/logs/zpool.log" 2>&1 ||
+zpool create -o cachefile=none -m none "$poolA" "$LAB/impostor.img" >>"$LAB/logs/zpool.log" 2>&1 ||
     lab_die "zpool create of a second $poolA failed"
 rot_plug A
 lab_agent handle "${ROT_DEV[A]}"

@@ -34,9 +34,16 @@ test_defaults(void)
 
 	CHECK(load("", &c) == 0);
 	CHECK(strcmp(c.state_dir, "/var/lib/airgap-agent") == 0);
-	CHECK(strcmp(c.import_args[0], "-N") == 0 && c.import_args[1] == NULL);
+	/* OpenZFS: nothing mounted, nothing left in zpool.cache */
+	CHECK(strcmp(c.import_args[0], "-N") == 0);
+	CHECK(strcmp(c.import_args[1], "-o") == 0);
+	CHECK(strcmp(c.import_args[2], "cachefile=none") == 0);
+	CHECK(c.import_args[3] == NULL);
 	CHECK(strcmp(c.receive_args[0], "-u") == 0);
 	CHECK(strcmp(c.receive_args[2], "readonly=on") == 0);
+	CHECK(strcmp(c.receive_args[3], "-x") == 0);
+	CHECK(strcmp(c.receive_args[4], "mountpoint") == 0);
+	CHECK(c.receive_args[5] == NULL);
 	CHECK(strcmp(c.store, "simplesnap") == 0);
 	CHECK(c.nhosts == 0);
 	config_free(&c);
