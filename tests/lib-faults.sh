@@ -305,6 +305,8 @@ lf_py_watch() {
 #         proc TEXT [SEC] -- a process whose command line contains TEXT
 #                           runs (and still runs SEC seconds later)
 #   ACTION: pull DEV | kill (SIGKILL to the process found by "proc") |
+#           stop (SIGSTOP to the parent of the process found by "proc":
+#           the agent that started it, frozen at that very moment) |
 #           note (only say that the moment came)
 import fcntl, os, signal, struct, sys, time
 
@@ -371,6 +373,11 @@ with open(out, "a") as f:
         f.write("pulled: %s\n" % (hit,))
     elif action == "note":
         f.write("seen: %s\n" % (hit,))
+    elif action == "stop":
+        with open("/proc/%d/stat" % hit[0]) as st:
+            ppid = int(st.read().rsplit(")", 1)[1].split()[1])
+        os.kill(ppid, signal.SIGSTOP)
+        f.write("stopped %d, the parent of %d: %s\n" % (ppid, hit[0], hit[1]))
     else:
         try:
             os.kill(hit[0], signal.SIGKILL)

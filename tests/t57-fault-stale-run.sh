@@ -2,7 +2,7 @@
 #
 # t57-fault-stale-run: what a killed run leaves behind.
 #  1. Stale lock: `handle` on a backup disk is killed with SIGKILL while it
-#     holds STATE/lock (in the middle of a receive).  The pool it imported
+#     holds STATE/lock (frozen the moment its receive starts).  The pool it imported
 #     is still imported and not in the pool cache.  The lock file stays,
 #     but flock(2) went with the process: the next run takes the lock at
 #     once (no "waiting"), does not hang, receives the stream, "safe".
@@ -69,9 +69,15 @@ lab_queue s1
 n1=$QN
 b1=$(stat -c %s "$QF")
 lab_bakdisk
-lf_watch_start 60 note proc "zfs receive -u $STORE_ROOT"
+# The run is frozen (SIGSTOP) the moment its receive starts, so the kill
+# lands mid-receive however busy the machine is.
+lf_watch_start 60 stop proc "zfs receive -u $STORE_ROOT"
 lf_agent_bg handle "$DISK_DEV"
 lf_watch_end || lab_fail "the receive never started: $LF_WATCHED"
+case $LF_WATCHED in
+"stopped $LF_PID,"*) ;;
+*) lab_die "the watcher did not stop the run ($LF_PID): $LF_WATCHED" ;;
+esac
 [ -n "$(find "/proc/$LF_PID/fd" -lname "$STATE/lock" 2>/dev/null)" ] ||
     lab_fail "the run does not hold $STATE/lock"
 lf_kill_agent
