@@ -1600,11 +1600,32 @@ lab_watch_wait() {
 	lab_fail "after $limit s, runs.log has $n run(s) for $label, expected $count"
 }
 
-# lab_watch_idle SECONDS: let the daemon see events for SECONDS, then wait
-# until no handle child runs.
-lab_watch_idle() {
-	sleep "$1"
-	for _ in $(seq 1 300); do
+# lab_watch_flush: wait until the daemon has taken every event udev has
+# sent so far, and no handle child runs.  Once udev has settled (every
+# event so far processed and sent), a medium that is not ours is plugged
+# in: the daemon reads events in order, so when its run for that medium
+# is logged, it has seen everything before.  The low "not mine" tone it
+# beeps is taken off the beeper file again.
+lab_watch_flush() {
+	local img=$LAB/flush.img dev size n0
+
+	[ -f "$img" ] || lab_stick_image -l "FLUSH${LAB_TAG}" "$img"
+	lab_settle
+	size=$(stat -c %s "$BEEPER")
+	n0=$(grep -c ": handle exited with 3$" "$LAB/logs/watch.log" || true)
+	lab_media_attach "$img"
+	dev=$LAB_DEV
+	for _ in $(seq 1 600); do
+		[ "$(grep -c "watch: $dev: handle exited with 3$" "$LAB/logs/watch.log")" -gt 0 ] &&
+		    [ "$(grep -c ": handle exited with 3$" "$LAB/logs/watch.log")" -gt "$n0" ] &&
+		    break
+		sleep 0.2
+	done
+	[ "$(grep -c ": handle exited with 3$" "$LAB/logs/watch.log")" -gt "$n0" ] ||
+	    lab_fail "the watch daemon did not get to the marker medium $dev within 120 s"
+	lab_media_detach "$dev"
+	truncate -s "$size" "$BEEPER"
+	for _ in $(seq 1 600); do
 		pgrep -P "$LAB_WATCH_PID" >/dev/null || return 0
 		sleep 0.2
 	done
