@@ -315,7 +315,7 @@ known_free(struct ingest *ing)
 		zfs_dataset_free(&ing->known[--ing->nknown].d);
 }
 
-/* A going on only while the pool has room. */
+/* A, unless the pool has no room left (or zfs cannot say how much). */
 static enum pipe_action
 room_or_stop(struct file_ctx *c, enum pipe_action a)
 {
