@@ -89,7 +89,8 @@ AGENT_LOG=$LAB/logs/agent.$LAB_RUNS.log
 AGENT_RC=0
 strace -f --seccomp-bpf -qq -o "$LAB/logs/strace-mount.log" -e trace=mount \
     -e inject=mount:error=EINVAL:when=1 \
-    "$AGENT" -c "$CONF" -v handle "$stick" >"$AGENT_LOG" 2>&1 </dev/null || AGENT_RC=$?
+    env "$LAB_PTRACE_ASAN" "$AGENT" -c "$CONF" -v handle "$stick" >"$AGENT_LOG" 2>&1 </dev/null ||
+    AGENT_RC=$?
 lab_log "run $LAB_RUNS: strace (mount with nosymfollow fails) airgap-agent handle $stick -> exit $AGENT_RC"
 grep -q 'MS_NOSYMFOLLOW.*INJECTED' "$LAB/logs/strace-mount.log" ||
     lab_die "strace did not fail the mount with nosymfollow (see $LAB/logs/strace-mount.log)"

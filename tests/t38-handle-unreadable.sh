@@ -24,7 +24,7 @@ AGENT_RC=0
 lab_beeps_reset
 strace -f -qq -o "$LAB/logs/strace.log" -e trace=read,pread64 \
     -e inject=read,pread64:error=EIO -P "$stick" \
-    "$AGENT" -c "$CONF" -v handle "$stick" >"$AGENT_LOG" 2>&1 </dev/null ||
+    env "$LAB_PTRACE_ASAN" "$AGENT" -c "$CONF" -v handle "$stick" >"$AGENT_LOG" 2>&1 </dev/null ||
     AGENT_RC=$?
 lab_log "run $LAB_RUNS: strace (EIO on $stick) airgap-agent handle $stick -> exit $AGENT_RC"
 grep -q 'EIO.*INJECTED' "$LAB/logs/strace.log" ||

@@ -173,7 +173,7 @@ for when in 1 2; do
 	rc=0
 	strace -f -qq -o "$LAB/logs/strace-enqueue.$when.log" -u "$NNCP_USER" \
 	    -e trace=fsync -e inject=fsync:error=EIO:when="$when" \
-	    env -i NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" \
+	    env -i NNCP_SENDER="$LAP_ID" "$LAB_PTRACE_ASAN" "$USER_AGENT" -c "$CONF" enqueue "$dest" \
 	    <"$st/plain-s4" >>"$LAB/logs/enqueue.log" 2>&1 || rc=$?
 	grep -q 'INJECTED' "$LAB/logs/strace-enqueue.$when.log" ||
 	    lab_die "strace injected no fsync error (see $LAB/logs/strace-enqueue.$when.log)"
