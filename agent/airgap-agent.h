@@ -24,6 +24,10 @@
 #define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* log.c */
+#define LOG_TO_NOWHERE (-1) /* not even syslog (fuzzing) */
+#define LOG_TO_SYSLOG 0     /* syslog only (the daemon) */
+#define LOG_TO_ERRORS 1     /* syslog, and errors to stderr too */
+#define LOG_TO_STDERR 2     /* syslog, and everything to stderr too */
 void log_init(int to_stderr, int verbose);
 void log_warn(const char *, ...) ATTR_PRINTF(1, 2);
 void log_warnx(const char *, ...) ATTR_PRINTF(1, 2);
@@ -55,6 +59,8 @@ double now_seconds(void);
 int write_all(int, const void *, size_t);
 int mkdir_private(const char *);
 int fsync_dir(const char *);
+#define ESCAPED_MAX(n) (4 * (n) + 1) /* room for str_escape of n bytes */
+char *str_escape(char *, size_t, const char *);
 int file_replace(const char *path, const void *, size_t);
 int file_lines(const char *path, int (*)(void *, char *), void *);
 
@@ -110,11 +116,13 @@ struct config {
 	int timeout_nncp;
 	int timeout_import;
 	int timeout_export;
+	int timeout_handle; /* a whole medium under "watch" */
 };
 int config_load(const char *path, struct config *);
 void config_print(const struct config *);
 void config_free(struct config *);
 const struct host_cfg *config_host(const struct config *, const char *);
+int config_host_unsigned_ok(const struct host_cfg *);
 const struct media_cfg *config_medium(const struct config *, const char *label);
 
 /* child.c */
@@ -128,6 +136,8 @@ struct child_opts {
 	int timeout;        /* seconds for child_run; 0: none */
 	const char *user;   /* drop to this user, or NULL */
 	int share_stderr;   /* the child writes to our stderr, not the log */
+	int own_group;      /* a process group of its own: child_kill ends
+			     * the child's children too */
 };
 struct child;
 struct child *child_start(const struct child_opts *);
@@ -136,6 +146,7 @@ int child_stdout(const struct child *);
 void child_close_stdin(struct child *);
 int child_wait(struct child *, int timeout, int *status);
 void child_kill(struct child *);
+int child_group_left(const struct child *);
 void child_free(struct child *);
 int child_run(const struct child_opts *, struct buf *out, int *status);
 const char *child_status_str(int status, char *, size_t);
@@ -177,11 +188,13 @@ int queue_parse_name(const char *dir_host, const char *name,
     struct queue_name *, const char **why);
 int queue_valid_dataset(const char *path, const char **why);
 int queue_valid_host(const char *host);
-int queue_scan(const char *root, int authenticated, struct queue *);
+int queue_scan(const char *root, struct queue *);
+int queue_scan_exec(const struct config *, struct queue *);
 void queue_sort(struct queue *);
 int queue_has(const struct queue *, const char *path);
 void queue_free(struct queue *);
 int queue_open(const struct queue_file *);
+int queue_unencrypted(int fd);
 int queue_remove(const struct queue_file *);
 int queue_quarantine(const char *state_dir, const struct queue_file *,
     const char *reason);
@@ -486,6 +499,7 @@ enum disk_status {
 };
 struct disk_result {
 	enum disk_status status;
+	int imported; /* its pool came in: the disk was served */
 	int exported;
 	char pool[256];
 	char message[512];
@@ -501,6 +515,8 @@ int stick_run(const struct config *, const struct medium *);
 #define HANDLE_FAILED 1
 #define HANDLE_NOT_OURS 3
 int handle_device(const struct config *, const char *devnode);
+void handle_log_run(const struct config *, const struct medium *,
+    const char *outcome, const char *message);
 
 /* enqueue.c */
 int enqueue_run(const struct config *, const char *dest);
