@@ -56,6 +56,7 @@ void buf_free(struct buf *);
 char **strv_copy(char *const *);
 size_t strv_len(char *const *);
 void strv_free(char **);
+int strv_has(const char *const *, const char *);
 double now_seconds(void);
 int write_all(int, const void *, size_t);
 int mkdir_private(const char *);
@@ -278,6 +279,16 @@ struct zstream_head {
 	struct zstream_begin outer; /* the stream's begin record */
 	struct zstream_begin first; /* first inner begin (compound only) */
 };
+/* A begin record as it is on the wire. */
+struct zstream_begin_rec {
+	int swap;          /* the sender had the other byte order */
+	unsigned hdrtype;  /* ZSTREAM_SUBSTREAM or ZSTREAM_COMPOUND */
+	uint32_t features; /* DMU_BACKUP_FEATURE_* bits */
+	uint32_t payload;  /* bytes after the record */
+	struct zstream_begin b;
+};
+int zstream_begin_parse(const unsigned char *, struct zstream_begin_rec *,
+    const char **why);
 #define ZSTREAM_NEED_MORE 1
 uint32_t zstream_get32(const unsigned char *, int swap);
 uint64_t zstream_get64(const unsigned char *, int swap);
@@ -334,6 +345,21 @@ struct zfs_dataset {
 int zfs_dataset_get(const struct config *, const char *ds, struct zfs_dataset *);
 void zfs_dataset_free(struct zfs_dataset *);
 int zfs_dataset_has_guid(const struct zfs_dataset *, uint64_t);
+#define ZFS_CACHE_MAX 16
+struct zfs_cached {
+	char ds[512];
+	struct zfs_dataset d;
+};
+struct zfs_cache {
+	struct zfs_cached e[ZFS_CACHE_MAX];
+	size_t n;
+};
+const struct zfs_dataset *zfs_cache_get(struct zfs_cache *,
+    const struct config *, const char *ds);
+void zfs_cache_drop(struct zfs_cache *, const char *ds);
+void zfs_cache_add(struct zfs_cache *, const char *ds, const char *snap,
+    uint64_t guid);
+void zfs_cache_free(struct zfs_cache *);
 int zfs_create_parents(const struct config *, const char *ds);
 int zfs_placeholder_remove(const struct config *, const char *ds);
 void zfs_remove_placeholders(const struct config *, const char *ds);
@@ -396,7 +422,7 @@ int relay_finish(struct relay *);
 enum pipe_action {
 	PIPE_RECEIVE, /* start the receiver and stream into it */
 	PIPE_SCAN,    /* read and verify the whole stream, receive nothing */
-	PIPE_STOP,    /* stop reading now */
+	PIPE_DECLINE, /* read no more: on_head has decided the file */
 };
 typedef enum pipe_action (*pipe_head_fn)(void *arg, const struct zstream_head *);
 
@@ -414,7 +440,7 @@ struct pipe_job {
 
 enum pipe_outcome {
 	PIPE_DONE,     /* received (or scanned) and verified */
-	PIPE_STOPPED,  /* on_head said stop */
+	PIPE_DECLINED, /* on_head declined it (PIPE_DECLINE) */
 	PIPE_REJECTED, /* the file can never succeed */
 	PIPE_FAILED,   /* may succeed later */
 };
@@ -463,6 +489,17 @@ int media_monitor_next(struct media_monitor *, struct media_event *);
 int media_present(struct media_event **, size_t *);
 void media_monitor_close(struct media_monitor *);
 
+/* What handling one medium came to: the light and runs.log say it. */
+enum medium_status {
+	MEDIUM_SAFE,
+	MEDIUM_ERROR,
+	MEDIUM_REBOOT, /* a command hung: a pool is likely suspended */
+};
+struct medium_result {
+	enum medium_status status;
+	char message[512];
+};
+
 /* indicator.c */
 enum indicator_state {
 	IND_IDLE,
@@ -504,6 +541,11 @@ void ledger_drop(struct ledger *, size_t);
 void ledger_forget(struct ledger *, const char *key);
 int ledger_complete(const struct ledger *, char *const *rotation,
     const char *key, const char **missing);
+int ledger_settle(struct ledger *, char *const *rotation, const char *pool,
+    const char *key, uint64_t guid, const char *dataset, char *reason,
+    size_t len);
+void ledger_reconcile(struct ledger *, const struct queue *, const char *pool,
+    struct zfs_cache *, const struct config *);
 void ledger_free(struct ledger *);
 
 /* verified.c */
@@ -536,26 +578,20 @@ struct ingest_summary {
 };
 int ingest_run(const struct config *, const char *pool, const char *own_incoming,
     struct ingest_summary *);
-int ingest_verify(const struct config *, const char *path);
 
 /* disk.c */
-enum disk_status {
-	DISK_OK,
-	DISK_FAILED,
-	DISK_REBOOT, /* a command hung: the pool is likely suspended */
-};
 struct disk_result {
-	enum disk_status status;
+	struct medium_result res;
 	int imported; /* its pool came in: the disk was served */
 	int exported;
 	char pool[256];
-	char message[512];
 	struct ingest_summary sum;
 };
 int disk_run(const struct config *, const struct medium *, struct disk_result *);
 
 /* stick.c */
-int stick_run(const struct config *, const struct medium *);
+void stick_run(const struct config *, const struct medium *,
+    struct medium_result *);
 
 /* handle.c */
 #define HANDLE_SAFE 0
@@ -571,6 +607,9 @@ int enqueue_run(const struct config *, const char *dest);
 /* status.c */
 int status_show(const struct config *, int json);
 int status_overdue(const struct config *, char *which, size_t);
+
+/* verify.c */
+int verify_file(const struct config *, const char *path);
 
 /* watch.c */
 int watch_run(const struct config *, const char *self, const char *cfg_path,

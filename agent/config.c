@@ -57,15 +57,6 @@ bad(const char *path, const config_setting_t *s, const char *key,
 	return -1;
 }
 
-static int
-in_list(const char *name, const char *const *list)
-{
-	for (; *list != NULL; list++)
-		if (strcmp(name, *list) == 0)
-			return 1;
-	return 0;
-}
-
 /* Unknown keys are refused: a misspelt key would otherwise silently
  * leave a safety default in place of what the operator meant, or the
  * reverse. */
@@ -79,7 +70,7 @@ check_keys(const char *path, const config_setting_t *group,
 		const config_setting_t *s = config_setting_get_elem(group, i);
 		const char *name = config_setting_name(s);
 
-		if (name != NULL && !in_list(name, allowed)) {
+		if (name != NULL && !strv_has(allowed, name)) {
 			char key[128];
 
 			snprintf(key, sizeof key, "%s%s", prefix, name);

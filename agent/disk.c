@@ -18,9 +18,9 @@
 static int
 disk_fail(struct disk_result *r, int status, const char *fmt, const char *arg)
 {
-	r->status = status;
-	snprintf(r->message, sizeof r->message, fmt, arg);
-	log_warnx("disk: %s", r->message);
+	r->res.status = status;
+	snprintf(r->res.message, sizeof r->res.message, fmt, arg);
+	log_warnx("disk: %s", r->res.message);
 	return -1;
 }
 
@@ -33,7 +33,7 @@ disk_import(const struct config *cfg, const struct medium *m,
 	int rc = zfs_pool_guid(cfg, m->label, &have);
 
 	if (rc == 0 && have != want)
-		return disk_fail(r, DISK_FAILED, "another pool called %s is "
+		return disk_fail(r, MEDIUM_ERROR, "another pool called %s is "
 		    "imported already", m->label);
 	if (rc == 0) {
 		log_info("disk: pool %s is imported already", m->label);
@@ -41,11 +41,11 @@ disk_import(const struct config *cfg, const struct medium *m,
 	}
 	rc = zfs_import(cfg, m->uuid);
 	if (rc == ZFS_TIMEOUT)
-		return disk_fail(r, DISK_REBOOT, "zpool import of %s hung", m->label);
+		return disk_fail(r, MEDIUM_REBOOT, "zpool import of %s hung", m->label);
 	if (rc != 0)
-		return disk_fail(r, DISK_FAILED, "cannot import pool %s", m->label);
+		return disk_fail(r, MEDIUM_ERROR, "cannot import pool %s", m->label);
 	if (zfs_pool_guid(cfg, m->label, &have) != 0 || have != want)
-		return disk_fail(r, DISK_FAILED, "pool %s did not come in under the "
+		return disk_fail(r, MEDIUM_ERROR, "pool %s did not come in under the "
 		    "name its label says", m->label);
 	return 0;
 }
@@ -57,10 +57,10 @@ disk_export(const struct config *cfg, const struct medium *m,
 	int rc = zfs_export(cfg, m->label);
 
 	if (rc == ZFS_TIMEOUT)
-		return disk_fail(r, DISK_REBOOT, "zpool export of %s hung: the pool "
+		return disk_fail(r, MEDIUM_REBOOT, "zpool export of %s hung: the pool "
 		    "may be suspended; reboot before unplugging", m->label);
 	if (rc != 0)
-		return disk_fail(r, DISK_FAILED, "cannot export pool %s: NOT safe "
+		return disk_fail(r, MEDIUM_ERROR, "cannot export pool %s: NOT safe "
 		    "to remove", m->label);
 	return 0;
 }
@@ -116,12 +116,12 @@ disk_record(const struct config *cfg, const struct medium *m,
 	snprintf(d.pool, sizeof d.pool, "%s", m->label);
 	snprintf(d.guid, sizeof d.guid, "%s", m->uuid);
 	d.last_seen = r->imported ? (long long)time(NULL) : seen;
-	snprintf(d.result, sizeof d.result, "%s", r->status == DISK_OK ? "ok" :
-	    r->status == DISK_REBOOT ? "needs-reboot" : "error");
+	snprintf(d.result, sizeof d.result, "%s", r->res.status == MEDIUM_SAFE ? "ok" :
+	    r->res.status == MEDIUM_REBOOT ? "needs-reboot" : "error");
 	d.received = r->sum.received + r->sum.duplicate;
 	d.waiting = r->sum.waiting;
 	d.problems = r->sum.held + r->sum.failed + r->sum.quarantined;
-	snprintf(d.message, sizeof d.message, "%s", r->message);
+	snprintf(d.message, sizeof d.message, "%s", r->res.message);
 	state_disk_write(cfg, &d);
 }
 
@@ -140,21 +140,21 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 	if (disk_export(cfg, m, r) == -1)
 		goto out;
 	if (zfs_hung()) {
-		disk_fail(r, DISK_REBOOT, "a zfs command on %s hung; reboot before "
+		disk_fail(r, MEDIUM_REBOOT, "a zfs command on %s hung; reboot before "
 		    "trusting this disk again", m->label);
 		goto out;
 	}
 	disk_power_off(cfg, m);
 	if (ingest_rc == -1) {
-		disk_fail(r, DISK_FAILED, "exported; some files were not ingested "
+		disk_fail(r, MEDIUM_ERROR, "exported; some files were not ingested "
 		    "into %s (see the report)", m->label);
 		r->exported = 1;
 		goto out;
 	}
 	r->exported = 1;
-	snprintf(r->message, sizeof r->message, "%s: %d received, %d waiting; "
+	snprintf(r->res.message, sizeof r->res.message, "%s: %d received, %d waiting; "
 	    "exported, safe to remove", m->label, r->sum.received, r->sum.waiting);
 out:
 	disk_record(cfg, m, r);
-	return r->status == DISK_OK ? 0 : -1;
+	return r->res.status == MEDIUM_SAFE ? 0 : -1;
 }

@@ -32,33 +32,37 @@ handle_log_run(const struct config *cfg, const struct medium *m,
 	state_run_append(cfg, &r);
 }
 
+/* The light and runs.log say what handling M came to. */
 static int
-handle_backup(const struct config *cfg, const struct medium *m)
+handle_result(const struct config *cfg, const struct medium *m,
+    const struct medium_result *r)
 {
-	struct disk_result r;
+	static const struct {
+		enum indicator_state light;
+		const char *outcome;
+	} say[] = {
+		[MEDIUM_SAFE] = { IND_SAFE, "safe" },
+		[MEDIUM_ERROR] = { IND_ERROR, "error" },
+		[MEDIUM_REBOOT] = { IND_REBOOT, "needs-reboot" },
+	};
 
-	disk_run(cfg, m, &r);
-	indicator_set(cfg, r.status == DISK_OK ? IND_SAFE : r.status ==
-	    DISK_REBOOT ? IND_REBOOT : IND_ERROR, r.message);
-	handle_log_run(cfg, m, r.status == DISK_OK ? "safe" : r.status ==
-	    DISK_REBOOT ? "needs-reboot" : "error", r.message);
-	return r.status == DISK_OK ? HANDLE_SAFE : HANDLE_FAILED;
+	indicator_set(cfg, say[r->status].light, r->message);
+	handle_log_run(cfg, m, say[r->status].outcome, r->message);
+	return r->status == MEDIUM_SAFE ? HANDLE_SAFE : HANDLE_FAILED;
 }
 
 static int
-handle_transport(const struct config *cfg, const struct medium *m)
+handle_medium(const struct config *cfg, const struct medium *m)
 {
-	int rc = stick_run(cfg, m);
-	const char *msg = rc == 0 ? "stick done, unmounted: safe to remove" :
-	    rc == 1 ? "stick unmounted, but something needs a look (see status)" :
-	    rc == -2 ? "stick unmounted; a backup disk hung and needs a reboot" :
-	    "stick could NOT be unmounted: do not remove it";
+	struct disk_result d;
+	struct medium_result r;
 
-	indicator_set(cfg, rc == 0 ? IND_SAFE : rc == -2 ? IND_REBOOT :
-	    IND_ERROR, msg);
-	handle_log_run(cfg, m, rc == 0 ? "safe" : rc == -2 ? "needs-reboot" :
-	    "error", msg);
-	return rc == 0 ? HANDLE_SAFE : HANDLE_FAILED;
+	if (m->cfg->role == ROLE_BACKUP) {
+		disk_run(cfg, m, &d);
+		return handle_result(cfg, m, &d.res);
+	}
+	stick_run(cfg, m, &r);
+	return handle_result(cfg, m, &r);
 }
 
 /* Returns HANDLE_SAFE, HANDLE_FAILED or HANDLE_NOT_OURS. */
@@ -90,8 +94,7 @@ handle_device(const struct config *cfg, const char *devnode)
 	snprintf(msg, sizeof msg, "%s %s (%s)", m.cfg->role == ROLE_BACKUP ?
 	    "backup disk" : "transport stick", m.label, devnode);
 	indicator_set(cfg, IND_WORKING, msg);
-	rc = m.cfg->role == ROLE_BACKUP ? handle_backup(cfg, &m) :
-	    handle_transport(cfg, &m);
+	rc = handle_medium(cfg, &m);
 	close(lock);
 	return rc;
 }

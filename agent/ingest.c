@@ -50,20 +50,11 @@ static const char *const outcome_names[] = { "none", "received", "duplicate",
 	"kept", "waiting", "held", "failed", "quarantined" };
 
 enum mode {
-	MODE_DECIDE, /* first look: classify from the begin record */
-	MODE_CHECK,  /* read a compound stream through to learn its end */
-	MODE_VERIFY, /* read a compound stream through before receiving */
-	MODE_JUDGE,  /* read a file through before it waits, is held or goes */
-	MODE_RECEIVE /* second pass over a verified compound stream */
-};
-
-/* The snapshots of a dataset, listed once per run and kept up to date
- * as streams are received into it: listing a dataset with many
- * snapshots is the slowest thing zfs does here. */
-#define KNOWN_MAX 16
-struct known {
-	char ds[512];
-	struct zfs_dataset d;
+	MODE_DECIDE,       /* first look: classify from the begin record */
+	MODE_FIND_END,     /* read a compound stream through to learn its end */
+	MODE_VERIFY_FIRST, /* read a compound stream through before receiving */
+	MODE_JUDGE,        /* read a file through before it waits, is held or goes */
+	MODE_RECEIVE       /* second pass over a verified compound stream */
 };
 
 struct file_state;
@@ -77,11 +68,9 @@ struct ingest {
 	uint64_t avail; /* free bytes when last asked */
 	uint64_t since; /* stream bytes received since then */
 	int rotating;    /* ingest.rotation is set and applies to this queue */
-	int in_rotation; /* this pool is one of the rotation */
 	struct ledger ledger;
 	struct verified verified; /* files read through once already */
-	struct known known[KNOWN_MAX]; /* datasets listed in this run */
-	size_t nknown;
+	struct zfs_cache known; /* datasets listed in this run */
 	const struct file_state *st; /* per queue file, this run */
 };
 
@@ -117,12 +106,13 @@ struct file_ctx {
 	uint64_t first, base;         /* what its begin record says */
 };
 
+/* The file's outcome is decided: read no more of it. */
 static enum pipe_action
-stop(struct file_ctx *c, enum outcome o, const char *fmt, ...)
+verdict(struct file_ctx *c, enum outcome o, const char *fmt, ...)
     ATTR_PRINTF(3, 4);
 
 static enum pipe_action
-stop(struct file_ctx *c, enum outcome o, const char *fmt, ...)
+verdict(struct file_ctx *c, enum outcome o, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -130,7 +120,7 @@ stop(struct file_ctx *c, enum outcome o, const char *fmt, ...)
 	vsnprintf(c->reason, sizeof c->reason, fmt, ap);
 	va_end(ap);
 	c->out = o;
-	return PIPE_STOP;
+	return PIPE_DECLINE;
 }
 
 /* DEST without its HOST/ part: the dataset as the sender named it. */
@@ -203,19 +193,18 @@ ancestor_queued(const struct ingest *ing, const struct queue_file *self,
 	return 0;
 }
 
-static void known_drop(struct ingest *, const char *ds);
 
 static enum pipe_action
 decide_new(struct file_ctx *c, const struct zstream_head *h, const char *dest)
 {
 	if (zstream_base(h) != 0)
-		return stop(c, OUT_WAITING, "base snapshot %" PRIu64
+		return verdict(c, OUT_WAITING, "base snapshot %" PRIu64
 		    " not received yet (no dataset)", zstream_base(h));
 	if (ancestor_queued(c->ing, c->f, dest))
-		return stop(c, OUT_WAITING, "a parent dataset's stream is queued");
+		return verdict(c, OUT_WAITING, "a parent dataset's stream is queued");
 	if (zfs_create_parents(c->ing->cfg, c->dataset) == -1) {
 		zfs_remove_placeholders(c->ing->cfg, c->dataset);
-		return stop(c, OUT_FAILED, "cannot create parent datasets");
+		return verdict(c, OUT_FAILED, "cannot create parent datasets");
 	}
 	c->fresh = 1;
 	return h->compound ? PIPE_SCAN : PIPE_RECEIVE;
@@ -229,31 +218,31 @@ decide_existing(struct file_ctx *c, const struct zstream_head *h,
 
 	if (zfs_dataset_has_guid(d, zstream_first_guid(h))) {
 		if (!h->compound)
-			return stop(c, OUT_DUPLICATE, "snapshot already received");
-		c->mode = MODE_CHECK;
+			return verdict(c, OUT_DUPLICATE, "snapshot already received");
+		c->mode = MODE_FIND_END;
 		return PIPE_SCAN;
 	}
 	if (d->nsnaps == 0 && zfs_placeholder_remove(c->ing->cfg,
 	    c->dataset) == 0) {
 		/* An empty parent made for another stream: it goes, and
 		 * this stream makes the dataset itself. */
-		known_drop(c->ing, c->dataset);
+		zfs_cache_drop(&c->ing->known, c->dataset);
 		return decide_new(c, h, dest);
 	}
 	if (d->nsnaps == 0)
-		return stop(c, OUT_HELD, "%s exists without snapshots; a stream "
+		return verdict(c, OUT_HELD, "%s exists without snapshots; a stream "
 		    "cannot be received into it without -F", c->dataset);
 	newest = d->snaps[d->nsnaps - 1].guid;
 	if (base == 0)
-		return stop(c, OUT_HELD, "full stream for %s, which already has "
+		return verdict(c, OUT_HELD, "full stream for %s, which already has "
 		    "snapshots (re-created at the sender?)", c->dataset);
 	if (base == newest)
 		return h->compound ? PIPE_SCAN : PIPE_RECEIVE;
 	if (zfs_dataset_has_guid(d, base))
-		return stop(c, OUT_HELD, "diverged: base %" PRIu64 " is not the "
+		return verdict(c, OUT_HELD, "diverged: base %" PRIu64 " is not the "
 		    "newest snapshot of %s (@%s); not rolling back", base,
 		    c->dataset, d->snaps[d->nsnaps - 1].name);
-	return stop(c, OUT_WAITING, "base snapshot %" PRIu64 " not received yet",
+	return verdict(c, OUT_WAITING, "base snapshot %" PRIu64 " not received yet",
 	    base);
 }
 
@@ -304,66 +293,6 @@ same_head(const struct zstream_head *a, const struct zstream_head *b)
 	    same_begin(&a->outer, &b->outer) && same_begin(&a->first, &b->first);
 }
 
-/* The dataset's snapshots, from this run's list or from zfs. */
-static const struct zfs_dataset *
-known_get(struct ingest *ing, const char *ds)
-{
-	struct known *k;
-	size_t i;
-
-	for (i = 0; i < ing->nknown; i++)
-		if (strcmp(ing->known[i].ds, ds) == 0)
-			return &ing->known[i].d;
-	if (ing->nknown == KNOWN_MAX)
-		zfs_dataset_free(&ing->known[--ing->nknown].d);
-	k = &ing->known[ing->nknown];
-	if (zfs_dataset_get(ing->cfg, ds, &k->d) == -1)
-		return NULL;
-	snprintf(k->ds, sizeof k->ds, "%s", ds);
-	ing->nknown++;
-	return &k->d;
-}
-
-/* Forget what was listed: the dataset changed in a way not followed
- * here (a failed or compound receive). */
-static void
-known_drop(struct ingest *ing, const char *ds)
-{
-	size_t i;
-
-	for (i = 0; i < ing->nknown; i++)
-		if (strcmp(ing->known[i].ds, ds) == 0) {
-			zfs_dataset_free(&ing->known[i].d);
-			ing->known[i] = ing->known[--ing->nknown];
-			return;
-		}
-}
-
-static void
-known_add(struct ingest *ing, const char *ds, const char *snap, uint64_t guid)
-{
-	size_t i;
-
-	for (i = 0; i < ing->nknown; i++)
-		if (strcmp(ing->known[i].ds, ds) == 0) {
-			struct zfs_dataset *d = &ing->known[i].d;
-
-			d->exists = 1;
-			d->snaps = xreallocarray(d->snaps, d->nsnaps + 1,
-			    sizeof *d->snaps);
-			d->snaps[d->nsnaps].name = xstrdup(snap);
-			d->snaps[d->nsnaps++].guid = guid;
-			return;
-		}
-}
-
-static void
-known_free(struct ingest *ing)
-{
-	while (ing->nknown > 0)
-		zfs_dataset_free(&ing->known[--ing->nknown].d);
-}
-
 /* The head says the file waits, is held or is a duplicate; that is
  * believed only of a file that proved genuine, so read it through once
  * first (unless that was done before). */
@@ -376,12 +305,12 @@ judge(struct file_ctx *c)
 	case OUT_DUPLICATE:
 		break;
 	default:
-		return PIPE_STOP;
+		return PIPE_DECLINE;
 	}
 	if (verified_has(&c->ing->verified, c->f->path, &c->st, c->first,
 	    c->base)) {
 		c->genuine = 1;
-		return PIPE_STOP;
+		return PIPE_DECLINE;
 	}
 	log_info("%s: reading it through to verify it before it counts as %s",
 	    c->f->path, outcome_names[c->out]);
@@ -393,15 +322,15 @@ judge(struct file_ctx *c)
 
 /* A, unless the pool has no room left (or zfs cannot say how much). */
 static enum pipe_action
-room_or_stop(struct file_ctx *c, enum pipe_action a)
+room_or_fail(struct file_ctx *c, enum pipe_action a)
 {
 	switch (pool_low(c->ing)) {
 	case 0:
 		return a;
 	case 1:
-		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
+		return verdict(c, OUT_FAILED, "pool nearly full (min_free_mb)");
 	default:
-		return stop(c, OUT_FAILED, "cannot read the free space of %s",
+		return verdict(c, OUT_FAILED, "cannot read the free space of %s",
 		    c->ing->pool);
 	}
 }
@@ -416,27 +345,27 @@ on_head(void *arg, const struct zstream_head *h)
 
 	if (c->mode == MODE_RECEIVE) {
 		if (!same_head(h, &c->verified))
-			return stop(c, OUT_FAILED, "file changed between passes");
+			return verdict(c, OUT_FAILED, "file changed between passes");
 		if (c->resume > 0)
-			return room_or_stop(c, PIPE_RECEIVE);
+			return room_or_fail(c, PIPE_RECEIVE);
 		return PIPE_RECEIVE;
 	}
 	c->first = zstream_first_guid(h);
 	c->base = zstream_base(h);
 	if ((dest = pick_dest(c, h)) == NULL)
-		return stop(c, OUT_QUARANTINED, "stream is for %s, which does not "
+		return verdict(c, OUT_QUARANTINED, "stream is for %s, which does not "
 		    "match the destination in the name", h->outer.toname);
 	snprintf(c->dataset, sizeof c->dataset, "%s/%s/%s", c->ing->pool,
 	    c->ing->cfg->store, dest);
-	if ((d = known_get(c->ing, c->dataset)) == NULL)
-		return stop(c, OUT_FAILED, "cannot list %s", c->dataset);
+	if ((d = zfs_cache_get(&c->ing->known, c->ing->cfg, c->dataset)) == NULL)
+		return verdict(c, OUT_FAILED, "cannot list %s", c->dataset);
 	a = d->exists ? decide_existing(c, h, d, dest) : decide_new(c, h, dest);
-	if (a == PIPE_STOP)
+	if (a == PIPE_DECLINE)
 		return judge(c);
-	if (c->mode != MODE_CHECK)
-		a = room_or_stop(c, a);
+	if (c->mode != MODE_FIND_END)
+		a = room_or_fail(c, a);
 	if (a == PIPE_SCAN && c->mode == MODE_DECIDE)
-		c->mode = MODE_VERIFY;
+		c->mode = MODE_VERIFY_FIRST;
 	return a;
 }
 
@@ -450,9 +379,9 @@ check_received(struct file_ctx *c, const struct pipe_result *r)
 	const char *at = strchr(r->head.outer.toname, '@');
 
 	if (r->head.compound)
-		known_drop(c->ing, c->dataset); /* inner snapshots came too */
+		zfs_cache_drop(&c->ing->known, c->dataset); /* inner snapshots came too */
 	else
-		known_add(c->ing, c->dataset, at + 1, r->final_guid);
+		zfs_cache_add(&c->ing->known, c->dataset, at + 1, r->final_guid);
 	return OUT_RECEIVED;
 }
 
@@ -487,7 +416,7 @@ static enum outcome unchanged_or_failed(struct file_ctx *);
 static enum outcome
 after_check(struct file_ctx *c, const struct pipe_result *r)
 {
-	const struct zfs_dataset *d = known_get(c->ing, c->dataset);
+	const struct zfs_dataset *d = zfs_cache_get(&c->ing->known, c->ing->cfg, c->dataset);
 	size_t nsubs;
 
 	if (d == NULL)
@@ -559,7 +488,7 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 		    zstream_first_guid(&r->head), zstream_base(&r->head));
 	}
 	switch (r->outcome) {
-	case PIPE_STOPPED:
+	case PIPE_DECLINED:
 		return c->out;
 	case PIPE_REJECTED:
 		if (c->mode == MODE_RECEIVE) {
@@ -577,12 +506,12 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 		break;
 	}
 	switch (c->mode) {
-	case MODE_CHECK:
+	case MODE_FIND_END:
 		keep_proof(c);
 		return after_check(c, r);
 	case MODE_JUDGE:
 		return c->judged;
-	case MODE_VERIFY:
+	case MODE_VERIFY_FIRST:
 		keep_proof(c);
 		c->verified = r->head;
 		c->verified_guid = r->final_guid;
@@ -650,10 +579,10 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED)) {
 		zfs_wait_absent(ing->cfg, c.dataset, 10);
 		zfs_remove_placeholders(ing->cfg, c.dataset);
-		known_free(ing);
+		zfs_cache_free(&ing->known);
 	}
 	if (o == OUT_FAILED || o == OUT_QUARANTINED)
-		known_drop(ing, c.dataset);
+		zfs_cache_drop(&ing->known, c.dataset);
 	snprintf(reason, len, "%s", c.reason);
 	st->guid = r.final_guid ? r.final_guid : zstream_first_guid(&r.head);
 	if (r.head.compound && r.final_guid == 0)
@@ -661,31 +590,6 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 	snprintf(st->dataset, sizeof st->dataset, "%s", c.dataset);
 	st->genuine = c.genuine;
 	return o;
-}
-
-/* With a rotation, a file this pool has stays queued until every pool
- * of the rotation has it.  Returns whether it may leave the queue. */
-static int
-rotation_done(struct ingest *ing, const struct queue_file *f,
-    struct file_state *st)
-{
-	const char *missing = NULL;
-	size_t n = strlen(st->reason);
-
-	if (!ing->rotating)
-		return 1;
-	if (ing->in_rotation && st->guid != 0)
-		ledger_add(&ing->ledger, f->path, ing->pool, st->guid, st->dataset);
-	if (ledger_complete(&ing->ledger, ing->cfg->rotation, f->path, &missing))
-		ledger_forget(&ing->ledger, f->path);
-	else
-		snprintf(st->reason + n, sizeof st->reason - n, "%skept for %s",
-		    n ? "; " : "", missing);
-	/* Saved before the file goes: a kill in between leaves the file
-	 * queued with no ledger lines, and it counts as a duplicate. */
-	if (ledger_save(&ing->ledger) == -1)
-		return 0;
-	return missing == NULL;
 }
 
 /* Acts on an outcome: the queue file leaves, moves aside, or stays. */
@@ -698,7 +602,9 @@ settle(struct ingest *ing, const struct queue_file *f, struct file_state *st)
 	switch (o) {
 	case OUT_RECEIVED:
 	case OUT_DUPLICATE:
-		if (rotation_done(ing, f, st)) {
+		if (!ing->rotating || ledger_settle(&ing->ledger,
+		    ing->cfg->rotation, ing->pool, f->path, st->guid, st->dataset,
+		    st->reason, sizeof st->reason)) {
 			if (queue_remove(f) == -1)
 				return OUT_FAILED;
 			verified_forget(&ing->verified, f->path);
@@ -860,55 +766,6 @@ ingest_report(const struct ingest *ing, const struct file_state *st,
 	return failed ? -1 : 0;
 }
 
-/* The disk's own snapshots are the truth: a ledger claim they do not
- * back (a disk restored, a dataset destroyed by hand) is dropped, and
- * the file will be received again.  Lines for files no longer queued
- * are dropped too. */
-static void
-ledger_reconcile(struct ingest *ing)
-{
-	const struct zfs_dataset *d;
-	size_t i = 0;
-	int changed = 0;
-
-	while (i < ing->ledger.n) {
-		struct ledger_entry *e = &ing->ledger.e[i];
-		int have;
-
-		if (!queue_has(ing->queue, e->key)) {
-			ledger_drop(&ing->ledger, i);
-			changed = 1;
-			continue;
-		}
-		if (strcmp(e->pool, ing->pool) != 0) {
-			i++;
-			continue;
-		}
-		if ((d = known_get(ing, e->dataset)) == NULL)
-			return;
-		have = zfs_dataset_has_guid(d, e->guid);
-		if (have) {
-			i++;
-			continue;
-		}
-		log_warnx("ledger: %s lacks snapshot %" PRIu64 " of %s; forgetting "
-		    "that it had it", ing->pool, e->guid, e->key);
-		ledger_drop(&ing->ledger, i);
-		changed = 1;
-	}
-	if (changed)
-		ledger_save(&ing->ledger);
-}
-
-static int
-in_list(char *const *list, const char *s)
-{
-	for (; list != NULL && *list != NULL; list++)
-		if (strcmp(*list, s) == 0)
-			return 1;
-	return 0;
-}
-
 /* A disk with its own incoming folder (one NNCP installation per disk)
  * takes only that folder, and no rotation applies to it. */
 static int
@@ -926,7 +783,6 @@ ingest_scan(struct ingest *ing, const char *own_incoming, struct queue *q)
 	queue_sort(q);
 	ing->queue = q;
 	ing->rotating = own_incoming == NULL && ing->cfg->rotation[0] != NULL;
-	ing->in_rotation = in_list(ing->cfg->rotation, ing->pool);
 	if (ing->rotating && ledger_load(ing->cfg->state_dir, &ing->ledger) == -1) {
 		queue_free(q);
 		return -1;
@@ -937,7 +793,7 @@ ingest_scan(struct ingest *ing, const char *own_incoming, struct queue *q)
 		return -1;
 	}
 	if (ing->rotating)
-		ledger_reconcile(ing);
+		ledger_reconcile(&ing->ledger, q, ing->pool, &ing->known, ing->cfg);
 	return 0;
 }
 
@@ -978,75 +834,6 @@ ingest_run(const struct config *cfg, const char *pool, const char *own_incoming,
 	queue_free(&q);
 	ledger_free(&ing.ledger);
 	verified_free(&ing.verified);
-	known_free(&ing);
-	return rc;
-}
-
-static enum pipe_action
-verify_head(void *arg, const struct zstream_head *h)
-{
-	(void)arg;
-	(void)h;
-	return PIPE_SCAN;
-}
-
-/* What the stream says about itself is escaped on its way to the
- * terminal. */
-static void
-verify_print(const char *path, int rc, const struct pipe_result *r)
-{
-	char p[ESCAPED_MAX(4096)], name[ESCAPED_MAX(257)];
-	char why[ESCAPED_MAX(320)];
-
-	str_escape(p, sizeof p, path);
-	str_escape(why, sizeof why, r->reason);
-	if (rc == 0)
-		printf("%s: ok: %s (guid %" PRIu64 ", base %" PRIu64 "), %" PRIu64
-		    " stream bytes, %s\n", p, str_escape(name, sizeof name,
-		    r->head.outer.toname), r->final_guid, zstream_base(&r->head),
-		    r->bytes, why);
-	else
-		printf("%s: %s: %s\n", p, r->outcome == PIPE_REJECTED ?
-		    "rejected" : "failed", why);
-}
-
-/* Reads a queue file through gpg and zstd without receiving it, and
- * says whether it would be accepted.  The host, whose signature policy
- * applies, is the name of the folder the file is in. */
-int
-ingest_verify(const struct config *cfg, const char *path)
-{
-	char *dir = xstrdup(path), *top, *slash;
-	struct queue_file f = { 0 };
-	struct pipe_job job = { .cfg = cfg, .path = path, .fd = -1, .dataset = "",
-		.on_head = verify_head };
-	struct pipe_result r;
-	int rc = -1;
-
-	/* PATH is TOP/HOST/NAME, as in the incoming folder. */
-	slash = strrchr(dir, '/');
-	f.name = (char *)(slash ? path + (slash - dir) + 1 : path);
-	if (slash != NULL)
-		*slash = '\0';
-	else {
-		free(dir);
-		dir = xstrdup(".");
-	}
-	slash = strrchr(dir, '/');
-	f.host = slash ? slash + 1 : dir;
-	top = slash ? dir : ".";
-	if (slash != NULL)
-		*slash = '\0';
-	f.path = (char *)path;
-	f.root = top[0] ? top : "/";
-	if ((job.host = config_host(cfg, f.host)) == NULL)
-		log_warnx("verify: %s: folder %s is not a configured host", path,
-		    f.host);
-	else if ((job.fd = queue_open(&f)) != -1) {
-		rc = pipeline_run(&job, &r);
-		close(job.fd);
-		verify_print(path, rc, &r);
-	}
-	free(dir);
+	zfs_cache_free(&ing.known);
 	return rc;
 }

@@ -125,6 +125,7 @@ entry_free(struct ledger_entry *e)
 	free(e->key);
 	free(e->pool);
 	free(e->dataset);
+	memset(e, 0, sizeof *e);
 }
 
 void
@@ -175,4 +176,70 @@ ledger_free(struct ledger *l)
 	free(l->e);
 	free(l->path);
 	memset(l, 0, sizeof *l);
+}
+
+/* With a rotation, a file a pool has stays queued until every pool of
+ * the rotation has it.  Records that POOL (if it is one of the
+ * rotation) now has KEY's snapshot GUID, says in REASON which pool it
+ * is kept for, and returns whether the file may leave the queue. */
+int
+ledger_settle(struct ledger *l, char *const *rotation, const char *pool,
+    const char *key, uint64_t guid, const char *dataset, char *reason,
+    size_t len)
+{
+	const char *missing = NULL;
+	size_t n = strlen(reason);
+
+	/* char *const * to const char *const *: C wants it said */
+	if (strv_has((const char *const *)rotation, pool) && guid != 0)
+		ledger_add(l, key, pool, guid, dataset);
+	if (ledger_complete(l, rotation, key, &missing))
+		ledger_forget(l, key);
+	else
+		snprintf(reason + n, len - n, "%skept for %s", n ? "; " : "",
+		    missing);
+	/* Saved before the file goes: a kill in between leaves the file
+	 * queued with no ledger lines, and it counts as a duplicate. */
+	if (ledger_save(l) == -1)
+		return 0;
+	return missing == NULL;
+}
+
+/* The disk's own snapshots are the truth: a claim for POOL they do not
+ * back (a disk restored, a dataset destroyed by hand) is dropped, and
+ * the file will be received again.  Lines for files no longer in Q are
+ * dropped too. */
+void
+ledger_reconcile(struct ledger *l, const struct queue *q, const char *pool,
+    struct zfs_cache *known, const struct config *cfg)
+{
+	const struct zfs_dataset *d;
+	size_t i = 0;
+	int changed = 0;
+
+	while (i < l->n) {
+		struct ledger_entry *e = &l->e[i];
+
+		if (!queue_has(q, e->key)) {
+			ledger_drop(l, i);
+			changed = 1;
+			continue;
+		}
+		if (strcmp(e->pool, pool) != 0) {
+			i++;
+			continue;
+		}
+		if ((d = zfs_cache_get(known, cfg, e->dataset)) == NULL)
+			return;
+		if (zfs_dataset_has_guid(d, e->guid)) {
+			i++;
+			continue;
+		}
+		log_warnx("ledger: %s lacks snapshot %" PRIu64 " of %s; forgetting "
+		    "that it had it", pool, e->guid, e->key);
+		ledger_drop(l, i);
+		changed = 1;
+	}
+	if (changed)
+		ledger_save(l);
 }

@@ -83,7 +83,7 @@ cmd_verify(const struct config *cfg, int argc, char **argv)
 	if (gpg_init() == -1)
 		return EXIT_FAILED;
 	for (i = 1; i < argc; i++)
-		if (ingest_verify(cfg, argv[i]) == -1)
+		if (verify_file(cfg, argv[i]) == -1)
 			rc = EXIT_FAILED;
 	return rc;
 }

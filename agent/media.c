@@ -86,15 +86,6 @@ udev_props(dev_t rdev, struct medium *m)
 	udev_unref(u);
 }
 
-static int
-in_list(const char *s, const char *const *list)
-{
-	for (; *list != NULL; list++)
-		if (strcmp(s, *list) == 0)
-			return 1;
-	return 0;
-}
-
 /* Returns 0 for a medium of ours, 1 for one that is not (WHY says
  * why), -1 when it could not be looked at. */
 int
@@ -119,7 +110,7 @@ media_identify(const struct config *cfg, const char *devnode, struct medium *m,
 		return *why = "no filesystem label", 1;
 	if ((m->cfg = config_medium(cfg, m->label)) == NULL)
 		return *why = "label matches no media entry", 1;
-	if (m->cfg->role == ROLE_TRANSPORT && !in_list(m->fstype, stick_types))
+	if (m->cfg->role == ROLE_TRANSPORT && !strv_has(stick_types, m->fstype))
 		return *why = "transport label on a filesystem the agent does not mount", 1;
 	if (m->cfg->role == ROLE_BACKUP && strcmp(m->fstype, "zfs_member") != 0)
 		return *why = "backup label on something that is not a zfs pool member", 1;

@@ -40,7 +40,7 @@ enum pipe_state {
 	ST_RECEIVE, /* feeding the receiver */
 	ST_SCAN,    /* reading through, nothing received */
 	ST_DRAIN,   /* the receiver is gone: reading through for the verdict */
-	ST_STOPPED, /* on_head said stop */
+	ST_DECLINED, /* on_head declined the file */
 	ST_FAIL,
 };
 
@@ -208,9 +208,9 @@ pipe_decide(struct pipeline *p)
 	case PIPE_SCAN:
 		p->state = ST_SCAN;
 		break;
-	case PIPE_STOP:
-		p->state = ST_STOPPED;
-		p->res->outcome = PIPE_STOPPED;
+	case PIPE_DECLINE:
+		p->state = ST_DECLINED;
+		p->res->outcome = PIPE_DECLINED;
 		return -1;
 	}
 	return 0;
@@ -266,7 +266,7 @@ pipe_in(void *arg, const void *b, size_t n)
 	struct pipeline *p = arg;
 
 	if (decompress_feed(p->dz, b, n) == -1) {
-		if (p->state != ST_FAIL && p->state != ST_STOPPED) {
+		if (p->state != ST_FAIL && p->state != ST_DECLINED) {
 			char why[160];
 
 			snprintf(why, sizeof why, "zstd: %s",
@@ -316,7 +316,7 @@ finish_receive(struct pipeline *p)
 static void
 map_gpg(struct pipeline *p, const struct gpg_result *g)
 {
-	if (p->state == ST_FAIL || p->state == ST_STOPPED)
+	if (p->state == ST_FAIL || p->state == ST_DECLINED)
 		return; /* the reason is already recorded */
 	switch (g->verdict) {
 	case GPG_CORRUPT:

@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <fts.h>
 #include <stdarg.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -136,43 +136,78 @@ stick_mount(struct stick *s)
 	return 0;
 }
 
-/* nftw has no argument for its callback. */
-static uid_t walk_uid;
-static gid_t walk_gid;
-static int walk_count_only;
-static int walk_guard; /* keep special files from the NNCP user */
-static long walk_entries;
-static long walk_special;
+/* Giving a folder tree on the stick to a user. */
+struct owner_walk {
+	uid_t uid;
+	gid_t gid;
+	int guard;    /* keep special files from the NNCP user */
+	long entries;
+	long special; /* special files found (with GUARD) */
+};
 
 /* A FIFO, socket or device node named like a packet: NNCP would open
  * it and wait for a writer for ever, or read a device.  It is kept
  * from the NNCP user (mode 0, owner unchanged) and counted. */
 static int
-walk_special_file(const char *path, const struct stat *st)
+owner_special(struct owner_walk *w, const char *path, const struct stat *st)
 {
 	if (!S_ISFIFO(st->st_mode) && !S_ISSOCK(st->st_mode) &&
 	    !S_ISCHR(st->st_mode) && !S_ISBLK(st->st_mode))
 		return 0;
-	walk_special++;
+	w->special++;
 	/* nosymfollow: chmod cannot be led off the stick by a link. */
 	if ((st->st_mode & 07777) != 0 && chmod(path, 0) == -1)
 		log_warn("stick: chmod %s", path);
 	return 1;
 }
 
-static int
-walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static void
+owner_give(struct owner_walk *w, const char *path, const struct stat *st)
 {
-	(void)flag;
-	(void)ftw;
-	if (++walk_entries > STICK_MAX_ENTRIES)
-		return 1;
-	if (walk_count_only || (walk_guard && walk_special_file(path, st)))
-		return 0;
-	if ((st->st_uid != walk_uid || st->st_gid != walk_gid) &&
-	    lchown(path, walk_uid, walk_gid) == -1)
+	if (w->guard && owner_special(w, path, st))
+		return;
+	if ((st->st_uid != w->uid || st->st_gid != w->gid) &&
+	    lchown(path, w->uid, w->gid) == -1)
 		log_warn("stick: chown %s", path);
-	return 0;
+}
+
+/* Each entry under DIR once (links not followed, other filesystems not
+ * entered), given away unless COUNT_ONLY.  0, or -1 when DIR cannot be
+ * read or has more than STICK_MAX_ENTRIES entries. */
+static int
+owner_visit(struct owner_walk *w, const char *dir, int count_only)
+{
+	char *paths[] = { (char *)dir, NULL };
+	FTS *fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, NULL);
+	FTSENT *e;
+	dev_t dev = 0;
+	int rc = 0;
+
+	if (fts == NULL)
+		return -1;
+	w->entries = 0;
+	while (rc == 0 && (e = fts_read(fts)) != NULL) {
+		if (e->fts_info == FTS_DP)
+			continue; /* a folder again, after its entries */
+		if (e->fts_level == 0 && e->fts_info != FTS_D) {
+			rc = -1;
+			break;
+		}
+		if (e->fts_level == 0)
+			dev = e->fts_statp->st_dev;
+		/* A mount point under DIR is left alone, not only its
+		 * contents. */
+		if (e->fts_info != FTS_NS && e->fts_info != FTS_ERR &&
+		    e->fts_statp->st_dev != dev)
+			continue;
+		if (++w->entries > STICK_MAX_ENTRIES)
+			rc = -1;
+		else if (!count_only && e->fts_info != FTS_NS &&
+		    e->fts_info != FTS_ERR)
+			owner_give(w, e->fts_accpath, e->fts_statp);
+	}
+	fts_close(fts);
+	return rc;
 }
 
 /* Gives every entry under DIR to UID:GID: links are changed, never
@@ -180,19 +215,12 @@ walk_chown(const char *path, const struct stat *st, int flag, struct FTW *ftw)
  * many entries is counted first and left as it is.  With GUARD, special
  * files are not given away but made unreadable. */
 static int
-chown_tree(const char *dir, uid_t uid, gid_t gid, int guard)
+chown_tree(struct owner_walk *w, const char *dir)
 {
-	walk_uid = uid;
-	walk_gid = gid;
-	walk_guard = guard;
-	walk_entries = 0;
-	walk_special = 0;
-	walk_count_only = 1;
-	if (nftw(dir, walk_chown, 16, FTW_PHYS | FTW_MOUNT) != 0)
+	w->special = 0;
+	if (owner_visit(w, dir, 1) == -1)
 		return -1;
-	walk_entries = 0;
-	walk_count_only = 0;
-	return nftw(dir, walk_chown, 16, FTW_PHYS | FTW_MOUNT);
+	return owner_visit(w, dir, 0);
 }
 
 static int
@@ -223,9 +251,11 @@ owner_load(struct stick *s)
 static void
 stick_restore_owner(struct stick *s)
 {
+	struct owner_walk w = { .uid = s->orig_uid, .gid = s->orig_gid };
+
 	if (!s->had_xfer || is_fat(s))
 		return;
-	if (chown_tree(s->xfer, s->orig_uid, s->orig_gid, 0) != 0)
+	if (chown_tree(&w, s->xfer) != 0)
 		log_warnx("stick: could not give %s back to uid %u", s->xfer,
 		    (unsigned)s->orig_uid);
 	else
@@ -238,8 +268,8 @@ stick_restore_owner(struct stick *s)
 static int
 stick_prepare_xfer(struct stick *s)
 {
+	struct owner_walk w = { .uid = s->uid, .gid = s->gid, .guard = 1 };
 	struct stat st;
-	int rc;
 
 	if (lstat(s->xfer, &st) == 0) {
 		s->had_xfer = 1;
@@ -266,15 +296,14 @@ stick_prepare_xfer(struct stick *s)
 		note(s, 0, "could not record the NNCP folder's owner (uid %u); "
 		    "a run killed now would not give it back",
 		    (unsigned)s->orig_uid);
-	rc = chown_tree(s->xfer, s->uid, s->gid, 1);
-	if (rc != 0) {
+	if (chown_tree(&w, s->xfer) != 0) {
 		note(s, 1, "the NNCP folder has more than %d entries or cannot be "
 		    "read; not touching it", STICK_MAX_ENTRIES);
 		return -1;
 	}
-	if (walk_special > 0)
+	if (w.special > 0)
 		note(s, 1, "the NNCP folder holds %ld FIFO(s), socket(s) or device "
-		    "node(s); made unreadable so that NNCP skips them", walk_special);
+		    "node(s); made unreadable so that NNCP skips them", w.special);
 	/* The NNCP user must be able to reach the folder. */
 	if (stat(s->mnt, &st) == 0 && (st.st_mode & 0011) != 0011)
 		chmod(s->mnt, (st.st_mode & 07777) | 0011);
@@ -339,9 +368,9 @@ stick_disks(struct stick *s, int *reboot)
 		struct disk_result r;
 
 		disk_run(s->cfg, &disks[i], &r);
-		note(s, r.status != DISK_OK, "backup disk %s: %s", disks[i].label,
-		    r.message);
-		if (r.status == DISK_REBOOT)
+		note(s, r.res.status != MEDIUM_SAFE, "backup disk %s: %s",
+		    disks[i].label, r.res.message);
+		if (r.res.status == MEDIUM_REBOOT)
 			*reboot = 1;
 	}
 	free(disks);
@@ -451,21 +480,22 @@ stick_work(struct stick *s, int *reboot)
 	    count_queued(s->cfg));
 }
 
-/* Returns 0 when the stick is unmounted and everything went well, 1
- * when it is unmounted but something needs a look, -1 when it could
- * not be unmounted (not safe), -2 when a disk step hung. */
-int
-stick_run(const struct config *cfg, const struct medium *m)
+/* Safe when the stick is unmounted and everything went well; an error
+ * when it is unmounted but something needs a look, or when it could
+ * not be unmounted (not safe); a reboot when a disk step hung. */
+void
+stick_run(const struct config *cfg, const struct medium *m,
+    struct medium_result *res)
 {
 	struct stick s = { .cfg = cfg, .m = m };
 	const char *base = strrchr(m->devnode, '/');
-	int reboot = 0, rc;
+	const char *msg = "stick unmounted, but something needs a look (see status)";
+	int reboot = 0;
 
+	res->status = MEDIUM_ERROR;
 	s.mnt = xasprintf("%s/%s", cfg->mount_dir, base ? base + 1 : m->devnode);
-	if (stick_user(&s) == -1 || stick_mount(&s) == -1) {
-		rc = 1;
+	if (stick_user(&s) == -1 || stick_mount(&s) == -1)
 		goto out;
-	}
 	s.xfer = xasprintf("%s/%s", s.mnt, cfg->nncp_xfer_dir);
 	if (stick_prepare_xfer(&s) == 0) {
 		stick_work(&s, &reboot);
@@ -473,15 +503,18 @@ stick_run(const struct config *cfg, const struct medium *m)
 	}
 	if (stick_write_report(&s) == -1)
 		s.problems++;
-	if (stick_unmount(&s) == -1)
-		rc = -1;
-	else if (reboot)
-		rc = -2;
-	else
-		rc = s.problems ? 1 : 0;
+	if (stick_unmount(&s) == -1) {
+		msg = "stick could NOT be unmounted: do not remove it";
+	} else if (reboot) {
+		res->status = MEDIUM_REBOOT;
+		msg = "stick unmounted; a backup disk hung and needs a reboot";
+	} else if (!s.problems) {
+		res->status = MEDIUM_SAFE;
+		msg = "stick done, unmounted: safe to remove";
+	}
 out:
+	snprintf(res->message, sizeof res->message, "%s", msg);
 	free(s.mnt);
 	free(s.xfer);
 	buf_free(&s.report);
-	return rc;
 }

@@ -131,6 +131,16 @@ strv_copy(char *const *v)
 	return c;
 }
 
+/* Whether S is one of the strings of V (NULL: none). */
+int
+strv_has(const char *const *v, const char *s)
+{
+	for (; v != NULL && *v != NULL; v++)
+		if (strcmp(*v, s) == 0)
+			return 1;
+	return 0;
+}
+
 void
 strv_free(char **v)
 {

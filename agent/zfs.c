@@ -75,7 +75,7 @@ run_for(char **argv, struct buf *out, int timeout)
 }
 
 static int
-run_quiet(const struct config *cfg, char **argv, struct buf *out)
+run_command(const struct config *cfg, char **argv, struct buf *out)
 {
 	return run_for(argv, out, cfg->timeout_command);
 }
@@ -133,7 +133,7 @@ zfs_dataset_get(const struct config *cfg, const char *ds, struct zfs_dataset *d)
 
 	memset(d, 0, sizeof *d);
 	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ ds, NULL });
-	rc = run_quiet(cfg, argv, &out);
+	rc = run_command(cfg, argv, &out);
 	if (rc == 0 && out.data != NULL)
 		for (line = strtok_r(out.data, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
@@ -180,7 +180,7 @@ dataset_exists(const struct config *cfg, const char *ds)
 	char *argv[ARGV_MAX];
 
 	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ ds, NULL });
-	return run_quiet(cfg, argv, NULL) == 0;
+	return run_command(cfg, argv, NULL) == 0;
 }
 
 /* Creates each missing ancestor of DS with create_args (not mounted),
@@ -211,7 +211,7 @@ zfs_create_parents(const struct config *cfg, const char *ds)
 			    (const char *const[]){ "create", NULL },
 			    cfg->create_args, (const char *const[]){ "-o",
 			    PLACEHOLDER_SET, path, NULL });
-			if (run_quiet(cfg, argv, NULL) != 0) {
+			if (run_command(cfg, argv, NULL) != 0) {
 				log_warnx("zfs: cannot create %s", path);
 				rc = -1;
 				break;
@@ -235,7 +235,7 @@ is_placeholder(const struct config *cfg, const char *ds)
 	int yes;
 
 	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ ds, NULL });
-	yes = run_quiet(cfg, argv, &out) == 0 && out.data != NULL &&
+	yes = run_command(cfg, argv, &out) == 0 && out.data != NULL &&
 	    strcmp(out.data, "on\tlocal\n") == 0;
 	buf_free(&out);
 	return yes;
@@ -253,7 +253,7 @@ zfs_placeholder_remove(const struct config *cfg, const char *ds)
 		return -1;
 	build_argv(argv, cfg->zfs, (const char *const[]){ "destroy", NULL },
 	    NULL, (const char *const[]){ ds, NULL });
-	if (run_quiet(cfg, argv, NULL) != 0)
+	if (run_command(cfg, argv, NULL) != 0)
 		return -1;
 	log_info("zfs: removed %s, an empty parent made for a stream", ds);
 	return 0;
@@ -295,7 +295,7 @@ zfs_pool_exists(const struct config *cfg, const char *pool)
 
 	build_argv(argv, cfg->zpool, fixed, NULL,
 	    (const char *const[]){ pool, NULL });
-	return run_quiet(cfg, argv, NULL) == 0;
+	return run_command(cfg, argv, NULL) == 0;
 }
 
 /* Whether POOL is imported and with which guid: 0 yes, 1 no, else an
@@ -311,7 +311,7 @@ zfs_pool_guid(const struct config *cfg, const char *pool, uint64_t *guid)
 
 	build_argv(argv, cfg->zpool, fixed, NULL,
 	    (const char *const[]){ pool, NULL });
-	rc = run_quiet(cfg, argv, &out);
+	rc = run_command(cfg, argv, &out);
 	if (rc == 0) {
 		tab = out.data ? strchr(out.data, '\t') : NULL;
 		if (tab == NULL || (*guid = strtoull(tab + 1, NULL, 10)) == 0)
@@ -354,7 +354,7 @@ zfs_available(const struct config *cfg, const char *pool, uint64_t *bytes)
 	int rc;
 
 	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ pool, NULL });
-	rc = run_quiet(cfg, argv, &out);
+	rc = run_command(cfg, argv, &out);
 	if (rc == 0) {
 		errno = 0;
 		*bytes = strtoull(out.data ? out.data : "", &end, 10);
@@ -384,4 +384,69 @@ zfs_wait_absent(const struct config *cfg, const char *ds, int seconds)
 	}
 	log_warnx("zfs: partial receive %s is still listed", ds);
 	return -1;
+}
+
+/* The snapshots of a dataset, listed once per run and kept up to date
+ * as streams are received into it: listing a dataset with many
+ * snapshots is the slowest thing zfs does here.  From the cache, or
+ * listed now. */
+const struct zfs_dataset *
+zfs_cache_get(struct zfs_cache *c, const struct config *cfg, const char *ds)
+{
+	struct zfs_cached *k;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->e[i].ds, ds) == 0)
+			return &c->e[i].d;
+	if (c->n == ZFS_CACHE_MAX)
+		zfs_dataset_free(&c->e[--c->n].d);
+	k = &c->e[c->n];
+	if (zfs_dataset_get(cfg, ds, &k->d) == -1)
+		return NULL;
+	snprintf(k->ds, sizeof k->ds, "%s", ds);
+	c->n++;
+	return &k->d;
+}
+
+/* Forget what was listed: the dataset changed in a way not followed
+ * (a failed or compound receive). */
+void
+zfs_cache_drop(struct zfs_cache *c, const char *ds)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->e[i].ds, ds) == 0) {
+			zfs_dataset_free(&c->e[i].d);
+			c->e[i] = c->e[--c->n];
+			return;
+		}
+}
+
+/* A snapshot received into DS, if DS is in the cache. */
+void
+zfs_cache_add(struct zfs_cache *c, const char *ds, const char *snap,
+    uint64_t guid)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->e[i].ds, ds) == 0) {
+			struct zfs_dataset *d = &c->e[i].d;
+
+			d->exists = 1;
+			d->snaps = xreallocarray(d->snaps, d->nsnaps + 1,
+			    sizeof *d->snaps);
+			d->snaps[d->nsnaps].name = xstrdup(snap);
+			d->snaps[d->nsnaps++].guid = guid;
+			return;
+		}
+}
+
+void
+zfs_cache_free(struct zfs_cache *c)
+{
+	while (c->n > 0)
+		zfs_dataset_free(&c->e[--c->n].d);
 }

@@ -35,57 +35,60 @@ zstream_get64(const unsigned char *p, int swap)
 #define get32 zstream_get32
 #define get64 zstream_get64
 
-/* Reads one begin record at P; *HDRTYPE gets the stream header type. */
-static int
-parse_begin(const unsigned char *p, struct zstream_begin *b, int *swap,
-    unsigned *hdrtype, uint32_t *payload, const char **why)
+/* Reads the begin record at P (ZSTREAM_RECORD bytes): the one reader
+ * of begin records, for the head here and for every substream in
+ * zwalk.c. */
+int
+zstream_begin_parse(const unsigned char *p, struct zstream_begin_rec *r,
+    const char **why)
 {
-	uint64_t magic;
+	uint64_t magic, info;
 
 	memcpy(&magic, p + 8, sizeof magic);
 	if (magic == ZSTREAM_MAGIC)
-		*swap = 0;
+		r->swap = 0;
 	else if (magic == bswap_64(ZSTREAM_MAGIC))
-		*swap = 1;
+		r->swap = 1;
 	else
 		return *why = "not a zfs send stream (bad magic)", -1;
-	if (get32(p, *swap) != DRR_BEGIN)
+	if (get32(p, r->swap) != DRR_BEGIN)
 		return *why = "not a zfs send stream (no begin record)", -1;
-	*payload = get32(p + 4, *swap);
-	*hdrtype = (unsigned)(get64(p + 16, *swap) & 3);
-	b->toguid = get64(p + 40, *swap);
-	b->fromguid = get64(p + 48, *swap);
-	memcpy(b->toname, p + DRR_BEGIN_NAME, 256);
-	b->toname[256] = '\0';
-	if (memchr(p + DRR_BEGIN_NAME, '\0', 256) == NULL || b->toname[0] == '\0' ||
-	    strchr(b->toname, '@') == NULL)
+	r->payload = get32(p + 4, r->swap);
+	info = get64(p + 16, r->swap);
+	r->hdrtype = (unsigned)(info & 3);
+	r->features = (uint32_t)((info >> 2) & 0x3fffffff);
+	r->b.toguid = get64(p + 40, r->swap);
+	r->b.fromguid = get64(p + 48, r->swap);
+	memcpy(r->b.toname, p + DRR_BEGIN_NAME, 256);
+	r->b.toname[256] = '\0';
+	if (memchr(p + DRR_BEGIN_NAME, '\0', 256) == NULL ||
+	    r->b.toname[0] == '\0' || strchr(r->b.toname, '@') == NULL)
 		return *why = "begin record has no snapshot name", -1;
+	if (r->payload > ZSTREAM_BEGIN_PAYLOAD_MAX)
+		return *why = "begin record payload too large", -1;
 	return 0;
 }
 
 /* A compound stream (zfs send -I or -R): outer begin, its payload, an
  * end record, then the first inner begin record. */
 static int
-parse_compound(const unsigned char *buf, size_t len, uint32_t payload,
-    int swap, struct zstream_head *h, const char **why)
+parse_compound(const unsigned char *buf, size_t len,
+    const struct zstream_begin_rec *outer, struct zstream_head *h,
+    const char **why)
 {
-	size_t off = ZSTREAM_RECORD + (size_t)payload;
-	unsigned hdrtype;
-	uint32_t inner_payload;
-	int inner_swap;
+	size_t off = ZSTREAM_RECORD + (size_t)outer->payload;
+	struct zstream_begin_rec inner;
 
-	if (payload > ZSTREAM_BEGIN_PAYLOAD_MAX)
-		return *why = "begin record payload too large", -1;
 	if (len < off + 2 * ZSTREAM_RECORD)
 		return ZSTREAM_NEED_MORE;
-	if (get32(buf + off, swap) != DRR_END)
+	if (get32(buf + off, outer->swap) != DRR_END)
 		return *why = "compound stream: no end record after the header", -1;
 	off += ZSTREAM_RECORD;
-	if (parse_begin(buf + off, &h->first, &inner_swap, &hdrtype,
-	    &inner_payload, why) == -1)
+	if (zstream_begin_parse(buf + off, &inner, why) == -1)
 		return -1;
-	if (inner_swap != swap || hdrtype != ZSTREAM_SUBSTREAM)
+	if (inner.swap != outer->swap || inner.hdrtype != ZSTREAM_SUBSTREAM)
 		return *why = "compound stream: malformed inner begin record", -1;
+	h->first = inner.b;
 	return 0;
 }
 
@@ -93,25 +96,24 @@ int
 zstream_parse_head(const unsigned char *buf, size_t len, struct zstream_head *h,
     const char **why)
 {
-	unsigned hdrtype;
-	uint32_t payload;
-	int swap;
+	struct zstream_begin_rec r;
 
 	memset(h, 0, sizeof *h);
 	if (len < ZSTREAM_RECORD)
 		return ZSTREAM_NEED_MORE;
-	if (parse_begin(buf, &h->outer, &swap, &hdrtype, &payload, why) == -1)
+	if (zstream_begin_parse(buf, &r, why) == -1)
 		return -1;
-	h->swapped = swap;
-	if (hdrtype == ZSTREAM_SUBSTREAM) {
+	h->outer = r.b;
+	h->swapped = r.swap;
+	if (r.hdrtype == ZSTREAM_SUBSTREAM) {
 		if (h->outer.toguid == 0)
 			return *why = "begin record has no snapshot guid", -1;
 		return 0;
 	}
-	if (hdrtype != ZSTREAM_COMPOUND)
+	if (r.hdrtype != ZSTREAM_COMPOUND)
 		return *why = "unknown stream header type", -1;
 	h->compound = 1;
-	return parse_compound(buf, len, payload, swap, h, why);
+	return parse_compound(buf, len, &r, h, why);
 }
 
 /* The snapshot a stream needs on the destination, 0 for a full one. */

@@ -175,31 +175,33 @@ body_payload(struct zwalk *w, uint32_t type)
 static int
 begin_record(struct zwalk *w, unsigned hdrtype)
 {
+	struct zstream_begin_rec r;
 	struct zwalk_sub *s;
+	const char *why;
 
-	if (rec64(w, 8) != ZSTREAM_MAGIC || rec32(w, 0) != DRR_BEGIN)
-		return walk_fail(w, "bad begin record");
-	if ((rec64(w, 16) & 3) != hdrtype)
+	if (zstream_begin_parse(w->rec, &r, &why) == -1)
+		return walk_fail(w, why);
+	if (r.swap != w->swap)
+		return walk_fail(w, "begin record in the other byte order");
+	if (r.hdrtype != hdrtype)
 		return walk_fail(w, "unexpected stream header type");
-	w->payload = rec32(w, 4);
-	if (w->payload > ZSTREAM_BEGIN_PAYLOAD_MAX)
-		return walk_fail(w, "begin record payload too large");
+	w->payload = r.payload;
 	if (hdrtype != ZSTREAM_SUBSTREAM)
 		return 0;
-	w->features = (uint32_t)((rec64(w, 16) >> 2) & 0x3fffffff);
+	w->features = r.features;
 	if (announced(w, w->payload, FEATURE_RAW | FEATURE_RESUMING |
 	    FEATURE_REDACTED, "begin record payload in a stream that "
 	    "announces none") == -1)
 		return -1;
 	if (w->nsubs == SUBS_MAX)
 		return walk_fail(w, "too many substreams");
+	if (r.b.toguid == 0)
+		return walk_fail(w, "begin record has no snapshot guid");
 	w->subs = xreallocarray(w->subs, w->nsubs + 1, sizeof *w->subs);
 	s = &w->subs[w->nsubs++];
 	memset(s, 0, sizeof *s);
-	s->toguid = rec64(w, 40);
-	s->fromguid = rec64(w, 48);
-	if (s->toguid == 0)
-		return walk_fail(w, "begin record has no snapshot guid");
+	s->toguid = r.b.toguid;
+	s->fromguid = r.b.fromguid;
 	w->drop = w->nsubs <= w->skip;
 	w->state = W_SUB;
 	return 0;
