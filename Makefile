@@ -115,7 +115,7 @@ CPPCHECK_FLAGS = --quiet --error-exitcode=1 --enable=warning,performance,portabi
 lint:
 	cppcheck $(CPPCHECK_FLAGS) agent/*.c
 	clang-tidy --quiet agent/*.c -- -std=gnu11 $(PKG_CFLAGS) 2>/dev/null
-	shellcheck scripts/* tests/run tests/*.sh tests/stress/*.sh \
+	shellcheck scripts/* tests/run tests/*.sh tests/lab/*.sh tests/stress/*.sh \
 		tests/vm/run tests/vm/image tests/vm/*.sh
 	@echo "lint: no findings"
 

@@ -271,127 +271,11 @@ lf_ro_look() {
 # ---------------------------------------------------------------------------
 # pulling a stick
 
-lf_py_loop() {
-	cat >"$LAB/lf-loop.py" <<'EOF'
-# lf-loop.py DEV pull|unpull: the loop device's offset beyond the end of
-# its file (every I/O fails, as for a stick that is gone), or back to 0.
-import fcntl, os, struct, sys
 
-LOOP_SET_STATUS64, LOOP_GET_STATUS64 = 0x4C04, 0x4C05
-
-
-def set_offset(dev, off):
-    fd = os.open(dev, os.O_RDONLY)
-    try:
-        info = bytearray(232)  # struct loop_info64
-        fcntl.ioctl(fd, LOOP_GET_STATUS64, info, True)
-        struct.pack_into("<Q", info, 24, off)  # lo_offset
-        fcntl.ioctl(fd, LOOP_SET_STATUS64, bytes(info))
-    finally:
-        os.close(fd)
-
-
-if __name__ == "__main__":
-    set_offset(sys.argv[1], 1 << 40 if sys.argv[2] == "pull" else 0)
-EOF
-}
-
-lf_py_watch() {
-	cat >"$LAB/lf-watch.py" <<'EOF'
-# lf-watch.py OUT SECONDS ACTION WHEN...: wait until WHEN holds, then do
-# ACTION once; writes "ready" to OUT when it watches, then what it did.
-#   WHEN: dir DIR TOTAL  -- DIR holds more than 0 and fewer than TOTAL
-#                           entries (not counting nncpxfer* temp files)
-#         proc TEXT [SEC] -- a process whose command line contains TEXT
-#                           runs (and still runs SEC seconds later)
-#   ACTION: pull DEV | kill (SIGKILL to the process found by "proc") |
-#           stop (SIGSTOP to the parent of the process found by "proc":
-#           the agent that started it, frozen at that very moment) |
-#           note (only say that the moment came)
-import fcntl, os, signal, struct, sys, time
-
-out, limit, action = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-args = sys.argv[4:]
-dev = None
-if action == "pull":
-    dev, args = args[0], args[1:]
-    devfd = os.open(dev, os.O_RDONLY)  # opened now: no delay later
-when = args[0]
-
-
-def pull():
-    info = bytearray(232)  # struct loop_info64, as in lf-loop.py
-    fcntl.ioctl(devfd, 0x4C05, info, True)
-    struct.pack_into("<Q", info, 24, 1 << 40)
-    fcntl.ioctl(devfd, 0x4C04, bytes(info))
-
-
-def procs(text):
-    for p in os.listdir("/proc"):
-        if not p.isdigit() or int(p) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % p, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            continue
-        if text in cmd:
-            yield int(p), cmd
-
-
-def check():
-    if when == "dir":
-        try:
-            n = len([e for e in os.listdir(args[1]) if not e.startswith("nncpxfer")])
-        except OSError:
-            return None
-        return "%d of %s entries left" % (n, args[2]) if 0 < n < int(args[2]) else None
-    for pid, cmd in procs(args[1]):
-        if len(args) > 2:
-            time.sleep(float(args[2]))
-            if not os.path.exists("/proc/%d" % pid):
-                return None
-        return (pid, cmd)
-    return None
-
-
-with open(out, "w") as f:
-    f.write("ready\n")
-end = time.time() + limit
-hit = None
-while time.time() < end:
-    hit = check()
-    if hit:
-        break
-    time.sleep(0.0005)
-with open(out, "a") as f:
-    if not hit:
-        f.write("timeout: the moment never came\n")
-        sys.exit(1)
-    if action == "pull":
-        pull()
-        f.write("pulled: %s\n" % (hit,))
-    elif action == "note":
-        f.write("seen: %s\n" % (hit,))
-    elif action == "stop":
-        with open("/proc/%d/stat" % hit[0]) as st:
-            ppid = int(st.read().rsplit(")", 1)[1].split()[1])
-        os.kill(ppid, signal.SIGSTOP)
-        f.write("stopped %d, the parent of %d: %s\n" % (ppid, hit[0], hit[1]))
-    else:
-        try:
-            os.kill(hit[0], signal.SIGKILL)
-            f.write("killed %d: %s\n" % hit)
-        except ProcessLookupError:
-            f.write("gone before the kill: %d\n" % hit[0])
-            sys.exit(1)
-EOF
-}
 
 # lf_pull DEV: the stick on DEV is gone from now on (every I/O fails).
 lf_pull() {
-	[ -f "$LAB/lf-loop.py" ] || lf_py_loop
-	python3 "$LAB/lf-loop.py" "$1" pull || lab_die "cannot pull $1"
+	python3 "$TOP/tests/tools/lf-loop.py" "$1" pull || lab_die "cannot pull $1"
 }
 
 # lf_watch_start SECONDS ACTION [DEV] WHEN...: start lf-watch.py in the
@@ -399,10 +283,8 @@ lf_pull() {
 # for it and puts what it did into LF_WATCHED; its status says whether
 # it acted.  (Not in a $(...): the watcher is this shell's child.)
 lf_watch_start() {
-	[ -f "$LAB/lf-loop.py" ] || lf_py_loop
-	[ -f "$LAB/lf-watch.py" ] || lf_py_watch
 	LF_HELPER_OUT=$(mktemp "$LAB/logs/watch.XXXXXX")
-	python3 "$LAB/lf-watch.py" "$LF_HELPER_OUT" "$@" 2>>"$LAB/logs/watchpy.log" &
+	python3 "$TOP/tests/tools/lf-watch.py" "$LF_HELPER_OUT" "$@" 2>>"$LAB/logs/watchpy.log" &
 	LF_HELPER_PID=$!
 	LAB_KILL_PIDS+=("$LF_HELPER_PID")
 	for _ in $(seq 1 200); do
@@ -422,74 +304,12 @@ lf_watch_end() {
 	return "$rc"
 }
 
-lf_py_sample() {
-	cat >"$LAB/lf-sample.py" <<'EOF'
-# lf-sample.py OUT TEXT...: until killed, record every process whose
-# command line contains all TEXTs: pid, real/effective/saved/fs uids and
-# gids, supplementary groups, command line (one line per process and
-# credentials seen).
-import os, sys, time
 
-out, texts = sys.argv[1], [t.encode() for t in sys.argv[2:]]
-seen = set()
-with open(out, "w", buffering=1) as f:
-    f.write("ready\n")
-    while True:
-        for p in os.listdir("/proc"):
-            if not p.isdigit() or int(p) == os.getpid():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % p, "rb") as c:
-                    cmd = c.read().replace(b"\0", b" ")
-                if not all(t in cmd for t in texts):
-                    continue
-                cred = {}
-                with open("/proc/%s/status" % p) as st:
-                    for line in st:
-                        k, _, v = line.partition(":")
-                        if k in ("Uid", "Gid", "Groups"):
-                            cred[k] = ",".join(v.split())
-            except OSError:
-                continue
-            key = (p, cred.get("Uid"), cred.get("Gid"), cred.get("Groups"))
-            if key in seen:
-                continue
-            seen.add(key)
-            f.write("%s uid=%s gid=%s groups=%s cmd=%s\n" % (p, cred.get("Uid"),
-                    cred.get("Gid"), cred.get("Groups"), cmd.decode("utf-8", "replace").strip()))
-        time.sleep(0.001)
-EOF
-}
-
-lf_py_mounts() {
-	cat >"$LAB/lf-mounts.py" <<'EOF'
-# lf-mounts.py OUT SOURCE: until killed, record every mount whose source
-# is SOURCE or below it (SOURCE/...), once: "source mountpoint".
-import sys, time
-
-out, src = sys.argv[1], sys.argv[2]
-seen = set()
-with open(out, "w", buffering=1) as f:
-    f.write("ready\n")
-    while True:
-        with open("/proc/self/mounts") as m:
-            for line in m:
-                fields = line.split()
-                if fields[0] != src and not fields[0].startswith(src + "/"):
-                    continue
-                mp = fields[1].encode().decode("unicode_escape")
-                if (fields[0], mp) not in seen:
-                    seen.add((fields[0], mp))
-                    f.write("%s %s\n" % (fields[0], mp))
-        time.sleep(0.001)
-EOF
-}
 
 # lf_mounts_start OUT SOURCE: record the mounts of SOURCE (a pool) and its
 # datasets into OUT until lf_sample_stop.
 lf_mounts_start() {
-	[ -f "$LAB/lf-mounts.py" ] || lf_py_mounts
-	python3 "$LAB/lf-mounts.py" "$1" "$2" 2>>"$LAB/logs/sample.log" &
+	python3 "$TOP/tests/tools/lf-mounts.py" "$1" "$2" 2>>"$LAB/logs/sample.log" &
 	LF_SAMPLER_PID=$!
 	LAB_KILL_PIDS+=("$LF_SAMPLER_PID")
 	for _ in $(seq 1 200); do
@@ -506,8 +326,7 @@ lf_sample_start() {
 	local out=$1
 
 	shift
-	[ -f "$LAB/lf-sample.py" ] || lf_py_sample
-	python3 "$LAB/lf-sample.py" "$out" "$@" 2>>"$LAB/logs/sample.log" &
+	python3 "$TOP/tests/tools/lf-sample.py" "$out" "$@" 2>>"$LAB/logs/sample.log" &
 	LF_SAMPLER_PID=$!
 	LAB_KILL_PIDS+=("$LF_SAMPLER_PID")
 	for _ in $(seq 1 200); do
