@@ -29,12 +29,16 @@
 #define LOG_TO_ERRORS 1     /* syslog, and errors to stderr too */
 #define LOG_TO_STDERR 2     /* syslog, and everything to stderr too */
 void log_init(int to_stderr, int verbose);
-void log_warn(const char *, ...) ATTR_PRINTF(1, 2);
-void log_warnx(const char *, ...) ATTR_PRINTF(1, 2);
-void log_info(const char *, ...) ATTR_PRINTF(1, 2);
-void log_debug(const char *, ...) ATTR_PRINTF(1, 2);
-void fatal(const char *, ...) ATTR_PRINTF(1, 2) __attribute__((noreturn));
-void fatalx(const char *, ...) ATTR_PRINTF(1, 2) __attribute__((noreturn));
+void log_msg(int pri, int with_errno, const char *, ...) ATTR_PRINTF(3, 4);
+void log_fatal(int with_errno, const char *, ...) ATTR_PRINTF(2, 3)
+    __attribute__((noreturn));
+/* syslog priorities, so that callers need not include syslog.h */
+#define log_warn(...) log_msg(3, 1, __VA_ARGS__)  /* LOG_ERR, with errno */
+#define log_warnx(...) log_msg(3, 0, __VA_ARGS__) /* LOG_ERR */
+#define log_info(...) log_msg(6, 0, __VA_ARGS__)  /* LOG_INFO */
+#define log_debug(...) log_msg(7, 0, __VA_ARGS__) /* LOG_DEBUG */
+#define fatal(...) log_fatal(1, __VA_ARGS__)
+#define fatalx(...) log_fatal(0, __VA_ARGS__)
 
 /* util.c */
 struct buf {
@@ -185,6 +189,8 @@ struct state_disk {
 	char message[STATE_VALUE_MAX];
 };
 char *state_path(const struct config *, const char *name);
+int state_lines(const char *state_dir, const char *name, char **path,
+    int (*)(void *, char *), void *);
 int state_light_write(const struct config *, const char *state,
     const char *message);
 int state_light_read(const struct config *, struct state_light *);

@@ -232,8 +232,9 @@ valid_node(const char *id)
 }
 
 static int
-load_host(const char *path, const config_setting_t *s, struct host_cfg *h)
+load_host(const char *path, const config_setting_t *s, void *out)
 {
+	struct host_cfg *h = out;
 	const config_setting_t *rs;
 	size_t i;
 
@@ -271,25 +272,42 @@ load_host(const char *path, const config_setting_t *s, struct host_cfg *h)
 	return 0;
 }
 
+/* Each group of the list (or array) S through LOAD into a new array
+ * *OUT of elements of SIZE bytes; *COUNT counts those loaded, so that
+ * config_free frees what a failure left. */
+static int
+load_groups(const char *path, const config_setting_t *s, const char *key,
+    void **out, size_t size, size_t *count,
+    int (*load)(const char *, const config_setting_t *, void *))
+{
+	int i, n;
+
+	if (!config_setting_is_list(s) && !config_setting_is_array(s))
+		return bad(path, s, key, "must be a list of groups");
+	n = config_setting_length(s);
+	*out = xcalloc((size_t)n, size);
+	for (i = 0; i < n; i++) {
+		*count = (size_t)i + 1;
+		if (load(path, config_setting_get_elem(s, i),
+		    (char *)*out + (size_t)i * size) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 load_hosts(const char *path, const config_setting_t *ingest, struct config *c)
 {
 	const config_setting_t *hs;
 	size_t i, j;
-	int n;
 
 	hs = ingest ? config_setting_get_member(ingest, "hosts") : NULL;
 	if (hs == NULL)
 		return 0;
-	if (!config_setting_is_list(hs) && !config_setting_is_array(hs))
-		return bad(path, hs, "ingest.hosts", "must be a list of groups");
-	n = config_setting_length(hs);
-	c->hosts = xcalloc((size_t)n, sizeof *c->hosts);
-	for (i = 0; i < (size_t)n; i++) {
-		c->nhosts = i + 1;
-		if (load_host(path, config_setting_get_elem(hs, (int)i),
-		    &c->hosts[i]) == -1)
-			return -1;
+	if (load_groups(path, hs, "ingest.hosts", (void **)&c->hosts,
+	    sizeof *c->hosts, &c->nhosts, load_host) == -1)
+		return -1;
+	for (i = 0; i < c->nhosts; i++) {
 		for (j = 0; j < i; j++)
 			if (strcmp(c->hosts[j].name, c->hosts[i].name) == 0)
 				return bad(path, config_setting_get_elem(hs, (int)i),
@@ -464,8 +482,9 @@ load_nncp(const char *path, const config_setting_t *n, struct config *c)
 }
 
 static int
-load_medium(const char *path, const config_setting_t *s, struct media_cfg *m)
+load_medium(const char *path, const config_setting_t *s, void *out)
 {
+	struct media_cfg *m = out;
 	char *role = NULL;
 	int rc = 0;
 
@@ -504,7 +523,6 @@ load_media(const char *path, const config_setting_t *ms, struct config *c)
 	static const struct { const char *label; enum media_role role; } def[] = {
 		{ "NNCPSTICK*", ROLE_TRANSPORT }, { "bakdisk*", ROLE_BACKUP } };
 	size_t i;
-	int n;
 
 	if (ms == NULL) {
 		c->nmedia = 2;
@@ -516,17 +534,8 @@ load_media(const char *path, const config_setting_t *ms, struct config *c)
 		}
 		return 0;
 	}
-	if (!config_setting_is_list(ms) && !config_setting_is_array(ms))
-		return bad(path, ms, "media", "must be a list of groups");
-	n = config_setting_length(ms);
-	c->media = xcalloc((size_t)n, sizeof *c->media);
-	for (i = 0; i < (size_t)n; i++) {
-		c->nmedia = i + 1;
-		if (load_medium(path, config_setting_get_elem(ms, (int)i),
-		    &c->media[i]) == -1)
-			return -1;
-	}
-	return 0;
+	return load_groups(path, ms, "media", (void **)&c->media,
+	    sizeof *c->media, &c->nmedia, load_medium);
 }
 
 static int
@@ -653,19 +662,24 @@ print_strv(const char *indent, const char *key, char **v)
 }
 
 static void
+print_host(const struct host_cfg *h, int last)
+{
+	printf("    { name = \"%s\"; require_signature = %s;\n", h->name,
+	    h->require_signature ? "true" : "false");
+	if (h->nncp_node != NULL)
+		printf("      nncp_node = \"%s\";\n", h->nncp_node);
+	print_strv("      ", "signers", h->signers);
+	printf("    }%s\n", last ? "" : ",");
+}
+
+static void
 print_hosts(const struct config *c)
 {
 	size_t i;
 
 	printf("  hosts = (\n");
-	for (i = 0; i < c->nhosts; i++) {
-		printf("    { name = \"%s\"; require_signature = %s;\n",
-		    c->hosts[i].name, c->hosts[i].require_signature ? "true" : "false");
-		if (c->hosts[i].nncp_node != NULL)
-			printf("      nncp_node = \"%s\";\n", c->hosts[i].nncp_node);
-		print_strv("      ", "signers", c->hosts[i].signers);
-		printf("    }%s\n", i + 1 < c->nhosts ? "," : "");
-	}
+	for (i = 0; i < c->nhosts; i++)
+		print_host(&c->hosts[i], i + 1 == c->nhosts);
 	printf("  );\n");
 }
 

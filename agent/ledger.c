@@ -73,8 +73,7 @@ int
 ledger_load(const char *state_dir, struct ledger *l)
 {
 	memset(l, 0, sizeof *l);
-	l->path = xasprintf("%s/ledger", state_dir);
-	return file_lines(l->path, ledger_line, l);
+	return state_lines(state_dir, "ledger", &l->path, ledger_line, l);
 }
 
 int

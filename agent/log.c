@@ -35,104 +35,46 @@ to_stderr(int pri)
 }
 
 /* Messages carry file names, labels and tools' output: escaped, so
- * that none of them can fake a line or drive the terminal. */
+ * that none of them can fake a line or drive the terminal.  With
+ * WITH_ERRNO, strerror(errno) is appended.  errno is left as it was. */
 static void
-vlog(int pri, const char *fmt, va_list ap)
+vlog(int pri, int with_errno, const char *fmt, va_list ap)
 {
 	char raw[2048], msg[ESCAPED_MAX(2048)];
+	const char *sep = with_errno ? ": " : "";
+	int saved = errno;
 
-	if (log_nowhere)
+	if (log_nowhere || (pri == LOG_DEBUG && !log_verbose))
 		return;
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	str_escape(msg, sizeof msg, raw);
 	if (to_stderr(pri))
-		fprintf(stderr, "%s: %s\n", AGENT_NAME, msg);
-	syslog(pri, "%s", msg);
-}
-
-/* Appends strerror(errno) and leaves errno as it found it. */
-static void
-vlog_errno(int pri, const char *fmt, va_list ap)
-{
-	char raw[2048], msg[ESCAPED_MAX(2048)];
-	int saved = errno;
-
-	if (log_nowhere)
-		return;
-	vsnprintf(raw, sizeof raw, fmt, ap);
-	str_escape(msg, sizeof msg, raw);
-	if (to_stderr(pri))
-		fprintf(stderr, "%s: %s: %s\n", AGENT_NAME, msg, strerror(saved));
-	syslog(pri, "%s: %s", msg, strerror(saved));
+		fprintf(stderr, "%s: %s%s%s\n", AGENT_NAME, msg, sep,
+		    with_errno ? strerror(saved) : "");
+	syslog(pri, "%s%s%s", msg, sep, with_errno ? strerror(saved) : "");
 	errno = saved;
 }
 
+/* log_warn, log_warnx, log_info, log_debug (airgap-agent.h). */
 void
-log_warn(const char *fmt, ...)
+log_msg(int pri, int with_errno, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_errno(LOG_ERR, fmt, ap);
+	vlog(pri, with_errno, fmt, ap);
 	va_end(ap);
 }
 
+/* fatal, fatalx: a usage or configuration error the run cannot go on
+ * after. */
 void
-log_warnx(const char *fmt, ...)
-{
-	va_list ap;
-	int saved = errno;
-
-	va_start(ap, fmt);
-	vlog(LOG_ERR, fmt, ap);
-	va_end(ap);
-	errno = saved;
-}
-
-void
-log_info(const char *fmt, ...)
-{
-	va_list ap;
-	int saved = errno;
-
-	va_start(ap, fmt);
-	vlog(LOG_INFO, fmt, ap);
-	va_end(ap);
-	errno = saved;
-}
-
-void
-log_debug(const char *fmt, ...)
-{
-	va_list ap;
-	int saved = errno;
-
-	if (!log_verbose)
-		return;
-	va_start(ap, fmt);
-	vlog(LOG_DEBUG, fmt, ap);
-	va_end(ap);
-	errno = saved;
-}
-
-void
-fatal(const char *fmt, ...)
+log_fatal(int with_errno, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog_errno(LOG_CRIT, fmt, ap);
-	va_end(ap);
-	exit(EXIT_USAGE);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(LOG_CRIT, fmt, ap);
+	vlog(LOG_CRIT, with_errno, fmt, ap);
 	va_end(ap);
 	exit(EXIT_USAGE);
 }

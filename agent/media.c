@@ -120,46 +120,72 @@ media_identify(const struct config *cfg, const char *devnode, struct medium *m,
 	return 0;
 }
 
-/* Every backup disk plugged in now, one per pool. */
-int
-media_backup_disks(const struct config *cfg, struct medium **out, size_t *n)
+/* Calls FN with each block device whose udev property PROP is VALUE. */
+static int
+media_each(const char *prop, const char *value,
+    void (*fn)(void *, struct udev_device *), void *arg)
 {
 	struct udev *u = udev_new();
-	struct udev_enumerate *e;
+	struct udev_enumerate *e = u ? udev_enumerate_new(u) : NULL;
 	struct udev_list_entry *l;
-	size_t i;
 
-	*out = NULL;
-	*n = 0;
-	if (u == NULL || (e = udev_enumerate_new(u)) == NULL) {
+	if (e == NULL) {
 		udev_unref(u);
 		log_warnx("media: cannot enumerate block devices");
 		return -1;
 	}
 	udev_enumerate_add_match_subsystem(e, "block");
-	udev_enumerate_add_match_property(e, "ID_FS_TYPE", "zfs_member");
+	udev_enumerate_add_match_property(e, prop, value);
 	udev_enumerate_scan_devices(e);
 	udev_list_entry_foreach(l, udev_enumerate_get_list_entry(e)) {
 		struct udev_device *d = udev_device_new_from_syspath(u,
 		    udev_list_entry_get_name(l));
-		const char *node = d ? udev_device_get_devnode(d) : NULL;
-		struct medium m;
-		const char *why;
 
-		if (node != NULL && media_identify(cfg, node, &m, &why) == 0 &&
-		    m.cfg->role == ROLE_BACKUP) {
-			for (i = 0; i < *n && strcmp((*out)[i].uuid, m.uuid) != 0; i++)
-				;
-			if (i == *n) {
-				*out = xreallocarray(*out, *n + 1, sizeof **out);
-				(*out)[(*n)++] = m;
-			}
-		}
+		if (d == NULL)
+			continue;
+		fn(arg, d);
 		udev_device_unref(d);
 	}
 	udev_enumerate_unref(e);
 	udev_unref(u);
 	return 0;
+}
+
+struct disk_list {
+	const struct config *cfg;
+	struct medium *disks;
+	size_t n;
+};
+
+/* A backup disk of ours joins the list, once per pool. */
+static void
+add_disk(void *arg, struct udev_device *d)
+{
+	struct disk_list *dl = arg;
+	const char *node = udev_device_get_devnode(d), *why;
+	struct medium m;
+	size_t i;
+
+	if (node == NULL || media_identify(dl->cfg, node, &m, &why) != 0 ||
+	    m.cfg->role != ROLE_BACKUP)
+		return;
+	for (i = 0; i < dl->n; i++)
+		if (strcmp(dl->disks[i].uuid, m.uuid) == 0)
+			return;
+	dl->disks = xreallocarray(dl->disks, dl->n + 1, sizeof *dl->disks);
+	dl->disks[dl->n++] = m;
+}
+
+/* Every backup disk plugged in now, one per pool. */
+int
+media_backup_disks(const struct config *cfg, struct medium **out, size_t *n)
+{
+	struct disk_list dl = { .cfg = cfg };
+	int rc = media_each("ID_FS_TYPE", "zfs_member", add_disk, &dl);
+
+	*out = dl.disks;
+	*n = dl.n;
+	return rc;
 }
 
 struct media_monitor *
@@ -217,39 +243,35 @@ media_monitor_next(struct media_monitor *mm, struct media_event *ev)
 	return ev->devnode[0] != '\0';
 }
 
+struct event_list {
+	struct media_event *ev;
+	size_t n;
+};
+
+static void
+add_event(void *arg, struct udev_device *d)
+{
+	struct event_list *el = arg;
+	struct media_event *ev;
+
+	el->ev = xreallocarray(el->ev, el->n + 1, sizeof *el->ev);
+	ev = &el->ev[el->n];
+	fill_event(d, ev);
+	snprintf(ev->action, sizeof ev->action, "add");
+	if (ev->devnode[0] != '\0')
+		el->n++;
+}
+
 /* The devices present when the daemon starts, as "add" events. */
 int
 media_present(struct media_event **out, size_t *n)
 {
-	struct udev *u = udev_new();
-	struct udev_enumerate *e = u ? udev_enumerate_new(u) : NULL;
-	struct udev_list_entry *l;
+	struct event_list el = { 0 };
+	int rc = media_each("ID_FS_USAGE", "filesystem", add_event, &el);
 
-	*out = NULL;
-	*n = 0;
-	if (e == NULL) {
-		udev_unref(u);
-		return -1;
-	}
-	udev_enumerate_add_match_subsystem(e, "block");
-	udev_enumerate_add_match_property(e, "ID_FS_USAGE", "filesystem");
-	udev_enumerate_scan_devices(e);
-	udev_list_entry_foreach(l, udev_enumerate_get_list_entry(e)) {
-		struct udev_device *d = udev_device_new_from_syspath(u,
-		    udev_list_entry_get_name(l));
-
-		if (d == NULL)
-			continue;
-		*out = xreallocarray(*out, *n + 1, sizeof **out);
-		fill_event(d, &(*out)[*n]);
-		snprintf((*out)[*n].action, sizeof (*out)[*n].action, "add");
-		if ((*out)[*n].devnode[0] != '\0')
-			(*n)++;
-		udev_device_unref(d);
-	}
-	udev_enumerate_unref(e);
-	udev_unref(u);
-	return 0;
+	*out = el.ev;
+	*n = el.n;
+	return rc;
 }
 
 void

@@ -34,6 +34,16 @@ state_path(const struct config *cfg, const char *name)
 	return xasprintf("%s/%s", cfg->state_dir, name);
 }
 
+/* Calls FN with each line of STATE/NAME (a file its owner parses);
+ * *PATH gets the file's path, for the owner to write it back. */
+int
+state_lines(const char *state_dir, const char *name, char **path,
+    int (*fn)(void *, char *), void *arg)
+{
+	*path = xasprintf("%s/%s", state_dir, name);
+	return file_lines(*path, fn, arg);
+}
+
 /* "key=value" lines into KV; returns how many were read. */
 static int
 kv_read(const char *path, struct state_kv *kv, int max)
@@ -187,23 +197,32 @@ state_runs_last(const struct config *cfg, struct state_run *r, int max)
 
 /* --- disks/GUID --- */
 
+/* STATE/DIR/NAME, for a NAME that came from a medium: NULL unless it
+ * is 1 to MAX characters, all of them in CHARS. */
+static char *
+record_path(const struct config *cfg, const char *dir, const char *name,
+    const char *chars, size_t max, int create)
+{
+	char *d, *path;
+
+	if (name[0] == '\0' || strlen(name) > max ||
+	    strspn(name, chars) != strlen(name))
+		return NULL;
+	d = state_path(cfg, dir);
+	if (create && mkdir_private(d) == -1) {
+		free(d);
+		return NULL;
+	}
+	path = xasprintf("%s/%s", d, name);
+	free(d);
+	return path;
+}
+
 /* A pool guid from the disk becomes a file name: digits only. */
 static char *
 disk_path(const struct config *cfg, const char *guid, int create)
 {
-	char *dir, *path;
-
-	if (guid[0] == '\0' || strlen(guid) > 32 ||
-	    strspn(guid, "0123456789") != strlen(guid))
-		return NULL;
-	dir = state_path(cfg, "disks");
-	if (create && mkdir_private(dir) == -1) {
-		free(dir);
-		return NULL;
-	}
-	path = xasprintf("%s/%s", dir, guid);
-	free(dir);
-	return path;
+	return record_path(cfg, "disks", guid, "0123456789", 32, create);
 }
 
 static int
@@ -293,24 +312,12 @@ state_disks(const struct config *cfg, struct state_disk **disks)
 
 /* --- sticks/UUID --- */
 
-/* A filesystem UUID from the stick becomes a file name: NULL for one
- * that is no use as one. */
+/* A filesystem UUID from the stick becomes a file name. */
 static char *
 stick_path(const struct config *cfg, const char *uuid, int create)
 {
-	char *dir, *path;
-
-	if (uuid[0] == '\0' || strlen(uuid) > 64 ||
-	    strspn(uuid, "0123456789abcdefABCDEF-") != strlen(uuid))
-		return NULL;
-	dir = state_path(cfg, "sticks");
-	if (create && mkdir_private(dir) == -1) {
-		free(dir);
-		return NULL;
-	}
-	path = xasprintf("%s/%s", dir, uuid);
-	free(dir);
-	return path;
+	return record_path(cfg, "sticks", uuid, "0123456789abcdefABCDEF-", 64,
+	    create);
 }
 
 /* 0 with the owner a killed run recorded, -1 when there is none. */

@@ -84,8 +84,7 @@ int
 verified_load(const char *state_dir, struct verified *v)
 {
 	memset(v, 0, sizeof *v);
-	v->path = xasprintf("%s/verified", state_dir);
-	return file_lines(v->path, verified_line, v);
+	return state_lines(state_dir, "verified", &v->path, verified_line, v);
 }
 
 int

@@ -121,6 +121,31 @@ announced(struct zwalk *w, uint64_t field, uint32_t want, const char *why)
 	return walk_fail(w, why);
 }
 
+/* A record with no payload that only a stream announcing its feature
+ * may hold. */
+static int
+feature_record(struct zwalk *w, uint32_t type)
+{
+	static const struct {
+		uint32_t type;
+		uint32_t feature;
+		const char *why;
+	} needs[] = {
+		{ DRR_WRITE_BYREF, FEATURE_DEDUP,
+		    "deduplicated write in a stream that is not deduplicated" },
+		{ DRR_OBJECT_RANGE, FEATURE_RAW,
+		    "object range in a stream that is not raw" },
+		{ DRR_REDACT, FEATURE_REDACTED,
+		    "redaction in a stream that is not redacted" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof needs / sizeof needs[0]; i++)
+		if (needs[i].type == type)
+			return announced(w, 1, needs[i].feature, needs[i].why);
+	return walk_fail(w, "unknown record type");
+}
+
 /* The bytes that follow a record inside a substream.  Offsets are into
  * the 312-byte record; its union starts at 8. */
 static int
@@ -148,17 +173,10 @@ body_payload(struct zwalk *w, uint32_t type)
 		return announced(w, 1, FEATURE_EMBED_DATA, "embedded data in a "
 		    "stream that does not announce it");
 	case DRR_WRITE_BYREF:
-		w->payload = 0;
-		return announced(w, 1, FEATURE_DEDUP, "deduplicated write in a "
-		    "stream that is not deduplicated");
 	case DRR_OBJECT_RANGE:
-		w->payload = 0;
-		return announced(w, 1, FEATURE_RAW, "object range in a stream "
-		    "that is not raw");
 	case DRR_REDACT:
 		w->payload = 0;
-		return announced(w, 1, FEATURE_REDACTED, "redaction in a stream "
-		    "that is not redacted");
+		return feature_record(w, type);
 	case DRR_FREEOBJECTS:
 	case DRR_FREE:
 		w->payload = 0;
@@ -234,6 +252,16 @@ first_record(struct zwalk *w)
 /* A compound stream's inner end record, complete and hashed: may it go
  * to the receiver?  Only when the verifying pass saw the same bytes up
  * to here.  EMITTING is 0 when nothing goes to a receiver anyway. */
+/* A compound stream's receive pass without the verify pass's walk. */
+static int
+unverified(struct zwalk *w)
+{
+	if (w->verified != NULL)
+		return 0;
+	return walk_unproven(w, "compound stream not verified before "
+	    "receiving");
+}
+
 static int
 inner_end(struct zwalk *w, int emitting)
 {
@@ -243,9 +271,8 @@ inner_end(struct zwalk *w, int emitting)
 	hash_peek(w->hash, s->digest);
 	if (!emitting)
 		return 0;
-	if (w->verified == NULL)
-		return walk_unproven(w, "compound stream not verified before "
-		    "receiving");
+	if (unverified(w))
+		return -1;
 	if (w->nsubs > w->verified->nsubs)
 		return walk_unproven(w, "stream differs from the one verified");
 	v = &w->verified->subs[w->nsubs - 1];
@@ -264,9 +291,8 @@ header_end(struct zwalk *w, int emitting)
 	hash_peek(w->hash, w->header_digest);
 	if (!emitting)
 		return 0;
-	if (w->verified == NULL)
-		return walk_unproven(w, "compound stream not verified before "
-		    "receiving");
+	if (unverified(w))
+		return -1;
 	if (memcmp(w->verified->header_digest, w->header_digest, HASH_SIZE) != 0)
 		return walk_unproven(w, "stream differs from the one verified");
 	return 0;
