@@ -217,13 +217,7 @@ lf_stick() {
 	truncate -s "${size}M" "$img"
 	mkfs.ext4 -q -L "$STICK_LABEL" "$img" || lab_die "mkfs.ext4 $img failed"
 	mnt=$(lf_mount_image "$img")
-	mkdir "$mnt/nncp"
-	lab_nncp spooler xfer -noprogress -tx -mkdir -node backupsvr "$mnt/nncp" \
-	    2>>"$LAB/logs/nncp.log" ||
-	    lab_die "nncp-xfer -tx onto the stick failed (see $LAB/logs/nncp.log)"
-	# shellcheck disable=SC2034 # for the scenario scripts
-	STICK_PACKETS=$(find "$mnt/nncp/$BSVR_ID" -type f | wc -l)
-	chown -R "$owner:$owner" "$mnt/nncp"
+	lab_nncp_fill "$mnt" "$owner"
 	lf_umount_image "$mnt"
 	# shellcheck disable=SC2034 # for the scenario scripts
 	STICK_IMG=$img
@@ -284,14 +278,8 @@ lf_pull() {
 # it acted.  (Not in a $(...): the watcher is this shell's child.)
 lf_watch_start() {
 	LF_HELPER_OUT=$(mktemp "$LAB/logs/watch.XXXXXX")
-	python3 "$TOP/tests/tools/lf-watch.py" "$LF_HELPER_OUT" "$@" 2>>"$LAB/logs/watchpy.log" &
-	LF_HELPER_PID=$!
-	LAB_KILL_PIDS+=("$LF_HELPER_PID")
-	for _ in $(seq 1 200); do
-		grep -q ready "$LF_HELPER_OUT" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	lab_die "the watcher did not start"
+	lf_tool_start lf-watch.py "$LF_HELPER_OUT" "$@"
+	LF_HELPER_PID=$LF_TOOL_PID
 }
 
 lf_watch_end() {
@@ -304,36 +292,37 @@ lf_watch_end() {
 	return "$rc"
 }
 
-
-
 # lf_mounts_start OUT SOURCE: record the mounts of SOURCE (a pool) and its
 # datasets into OUT until lf_sample_stop.
 lf_mounts_start() {
-	python3 "$TOP/tests/tools/lf-mounts.py" "$1" "$2" 2>>"$LAB/logs/sample.log" &
-	LF_SAMPLER_PID=$!
-	LAB_KILL_PIDS+=("$LF_SAMPLER_PID")
+	lf_sampler lf-mounts.py "$@"
+}
+
+lf_sampler() {
+	lf_tool_start "$@"
+	LF_SAMPLER_PID=$LF_TOOL_PID
+}
+
+# lf_tool_start TOOL OUT ARGS...: start tests/tools/TOOL OUT ARGS in the
+# background (its pid in LF_TOOL_PID, its stderr in logs/TOOL.log) and
+# wait until it says "ready" in OUT.  (Not in a $(...): the tool is
+# this shell's child.)
+lf_tool_start() {
+	python3 "$TOP/tests/tools/$1" "${@:2}" 2>>"$LAB/logs/$1.log" &
+	LF_TOOL_PID=$!
+	LAB_KILL_PIDS+=("$LF_TOOL_PID")
 	for _ in $(seq 1 200); do
-		grep -q ready "$1" 2>/dev/null && return 0
+		grep -q ready "$2" 2>/dev/null && return 0
 		sleep 0.05
 	done
-	lab_die "the mount sampler did not start"
+	lab_die "$1 did not start"
 }
 
 # lf_sample_start OUT TEXT...: record the processes whose command line
 # has all the TEXTs, with their credentials, into OUT until
 # lf_sample_stop.
 lf_sample_start() {
-	local out=$1
-
-	shift
-	python3 "$TOP/tests/tools/lf-sample.py" "$out" "$@" 2>>"$LAB/logs/sample.log" &
-	LF_SAMPLER_PID=$!
-	LAB_KILL_PIDS+=("$LF_SAMPLER_PID")
-	for _ in $(seq 1 200); do
-		grep -q ready "$out" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	lab_die "the process sampler did not start"
+	lf_sampler lf-sample.py "$@"
 }
 
 lf_sample_stop() {
@@ -347,11 +336,7 @@ lf_sample_stop() {
 # lf_agent_bg ARGS...: start `airgap-agent -c $CONF -v ARGS` in the
 # background, as lab_agent runs it; LF_PID is its pid.
 lf_agent_bg() {
-	[ -x "$AGENT" ] || lab_fail "program not found or not executable: $AGENT"
-	LAB_RUNS=$((LAB_RUNS + 1))
-	AGENT_LOG=$LAB/logs/agent.$LAB_RUNS.log
-	touch "$LAB/logs/run.$LAB_RUNS.start"
-	sleep 0.01
+	lab_run_begin
 	AGENT_RC=running
 	(cd "$LAB/run" && exec "$AGENT" -c "$CONF" -v "$@") >"$AGENT_LOG" 2>&1 </dev/null &
 	LF_PID=$!

@@ -105,3 +105,14 @@ kit_pool() {
 	truncate -s "$3M" "$2" &&
 	    zpool create -o cachefile=none -m none "$1" "$2"
 }
+
+# kit_stop_pid PID TENTHS: SIGTERM to PID, then wait up to TENTHS tenths
+# of a second for it to be gone; 1 if it is still there.
+kit_stop_pid() {
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 1 "$2"); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}

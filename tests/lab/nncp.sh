@@ -169,18 +169,24 @@ lab_nncp_stick() {
 	mnt=$LAB/stickw
 	mkdir -p "$mnt"
 	mount "$LAB_DEV" "$mnt" || lab_die "mount $LAB_DEV failed"
-	mkdir "$mnt/nncp"
-	lab_nncp spooler xfer -noprogress -tx -mkdir -node backupsvr "$mnt/nncp" \
-	    2>>"$LAB/logs/nncp.log" ||
-	    lab_die "nncp-xfer -tx onto the stick failed (see $LAB/logs/nncp.log)"
-	# shellcheck disable=SC2034 # for the scenario scripts
-	STICK_PACKETS=$(find "$mnt/nncp/$BSVR_ID" -type f | wc -l)
-	chown -R "$owner:$owner" "$mnt/nncp"
+	lab_nncp_fill "$mnt" "$owner"
 	umount "$mnt" || lab_die "umount $mnt failed"
 	rmdir "$mnt"
 	lab_media_detach "$LAB_DEV"
 	# shellcheck disable=SC2034 # for the scenario scripts
 	STICK_IMG=$img
+}
+
+# lab_nncp_fill MNT OWNER: the spooler writes its packets for backupsvr
+# into MNT/nncp (nncp-xfer -tx), then gives them to OWNER.  Sets
+# STICK_PACKETS.
+lab_nncp_fill() {
+	mkdir "$1/nncp"
+	lab_nncp spooler xfer -noprogress -tx -mkdir -node backupsvr "$1/nncp" \
+	    2>>"$LAB/logs/nncp.log" ||
+	    lab_die "nncp-xfer -tx onto the stick failed (see $LAB/logs/nncp.log)"
+	STICK_PACKETS=$(find "$1/nncp/$BSVR_ID" -type f | wc -l)
+	chown -R "$2:$2" "$1/nncp"
 }
 
 # lab_stick_image [-l LABEL] [-t TYPE] IMG: a plain filesystem image

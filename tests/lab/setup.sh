@@ -56,11 +56,7 @@ lab_zfs_start() {
 
 lab_zfs_stop() {
 	[ -n "$LAB_ZFS_PID" ] || return 0
-	kill "$LAB_ZFS_PID" 2>/dev/null || return 0
-	for _ in $(seq 1 300); do
-		kill -0 "$LAB_ZFS_PID" 2>/dev/null || return 0
-		sleep 0.1
-	done
+	kit_stop_pid "$LAB_ZFS_PID" 300 && return 0
 	printf '%s: zfs-fuse (pid %s) did not exit\n' "$TS_NAME" "$LAB_ZFS_PID" >&2
 }
 

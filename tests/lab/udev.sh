@@ -40,11 +40,7 @@ lab_udev_clear_watches() {
 
 lab_udev_stop() {
 	[ -n "$LAB_UDEVD_PID" ] || return 0
-	kill "$LAB_UDEVD_PID" 2>/dev/null || return 0
-	for _ in $(seq 1 100); do
-		kill -0 "$LAB_UDEVD_PID" 2>/dev/null || return 0
-		sleep 0.1
-	done
+	kit_stop_pid "$LAB_UDEVD_PID" 100 && return 0
 	printf '%s: systemd-udevd (pid %s) did not exit\n' "$TS_NAME" \
 	    "$LAB_UDEVD_PID" >&2
 	return 1

@@ -141,19 +141,6 @@ test_order(void)
 	CHECK(files[3].qn.seconds == 20);
 }
 
-static char *
-slurp(const char *path)
-{
-	static char b[256];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(b, 1, sizeof b - 1, f) : 0;
-
-	if (f != NULL)
-		fclose(f);
-	b[n] = '\0';
-	return b;
-}
-
 static void
 put(const char *path, const char *text)
 {
@@ -224,7 +211,7 @@ static int
 quarantined(const struct qlab *l, const char *name, const char *text)
 {
 	char *p = xasprintf("%s/quarantine/laptop/%s", l->state, name);
-	int ok = access(p, F_OK) == 0 && strcmp(slurp(p), text) == 0;
+	int ok = access(p, F_OK) == 0 && strcmp(unit_slurp(p), text) == 0;
 
 	free(p);
 	return ok;
@@ -284,9 +271,9 @@ test_swapped_host(void)
 	CHECK(rename(l.host, moved) == 0);
 	CHECK(symlink(victim, l.host) == 0);
 	CHECK(queue_remove(&l.f) == -1);
-	CHECK(strcmp(slurp(vfile), "victim\n") == 0);
+	CHECK(strcmp(unit_slurp(vfile), "victim\n") == 0);
 	CHECK(queue_quarantine(l.state, &l.f, "swapped") == -1);
-	CHECK(strcmp(slurp(vfile), "victim\n") == 0);
+	CHECK(strcmp(unit_slurp(vfile), "victim\n") == 0);
 	CHECK(queue_open(&l.f) == -1);
 	free(victim);
 	free(vfile);

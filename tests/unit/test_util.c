@@ -46,19 +46,6 @@ open_fds(void)
 	return n;
 }
 
-static char *
-slurp(const char *path)
-{
-	static char b[256];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(b, 1, sizeof b - 1, f) : 0;
-
-	if (f != NULL)
-		fclose(f);
-	b[n] = '\0';
-	return b;
-}
-
 /* RLIMIT_FSIZE makes every write past a few bytes fail (EFBIG), as a
  * full disk would. */
 static void
@@ -78,7 +65,7 @@ test_replace(void)
 	int before, i;
 
 	CHECK(file_replace(path, "one\n", 4) == 0);
-	CHECK(strcmp(slurp(path), "one\n") == 0);
+	CHECK(strcmp(unit_slurp(path), "one\n") == 0);
 	CHECK(access(tmp, F_OK) == -1);
 	before = open_fds();
 	limit_writes(1);
@@ -86,12 +73,12 @@ test_replace(void)
 		CHECK(file_replace(path, "two, and longer\n", 16) == -1);
 	limit_writes(0);
 	CHECK(open_fds() == before);
-	CHECK(strcmp(slurp(path), "one\n") == 0); /* the old one stays whole */
+	CHECK(strcmp(unit_slurp(path), "one\n") == 0); /* the old one stays whole */
 	CHECK(access(tmp, F_OK) == -1);
 	/* a symbolic link in its place is not followed */
 	CHECK(symlink("/dev/null", tmp) == 0);
 	CHECK(file_replace(path, "three\n", 6) == -1);
-	CHECK(strcmp(slurp(path), "one\n") == 0);
+	CHECK(strcmp(unit_slurp(path), "one\n") == 0);
 	unlink(tmp);
 	unlink(path);
 	free(path);
@@ -113,14 +100,14 @@ test_indicator_no_leak(void)
 	cfg.leds = leds;
 	cfg.beeper = "";
 	indicator_set(&cfg, IND_IDLE, "waiting");
-	CHECK(strncmp(slurp(path), "state=idle\n", 11) == 0);
+	CHECK(strncmp(unit_slurp(path), "state=idle\n", 11) == 0);
 	before = open_fds();
 	limit_writes(1);
 	for (i = 0; i < 20; i++)
 		indicator_set(&cfg, IND_WORKING, "a long message that does not fit");
 	limit_writes(0);
 	CHECK(open_fds() == before);
-	CHECK(strncmp(slurp(path), "state=idle\n", 11) == 0);
+	CHECK(strncmp(unit_slurp(path), "state=idle\n", 11) == 0);
 	unlink(path);
 	free(path);
 }

@@ -40,6 +40,21 @@ unit_rand(uint64_t n)
 	return n ? x % n : 0;
 }
 
+/* The first 255 bytes of the file at PATH ("" if it cannot be read),
+ * in a buffer the next call overwrites. */
+static inline char *
+unit_slurp(const char *path)
+{
+	static char b[256];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(b, 1, sizeof b - 1, f) : 0;
+
+	if (f != NULL)
+		fclose(f);
+	b[n] = '\0';
+	return b;
+}
+
 /* Little-endian fields of stream records, or the other byte order. */
 static inline void
 put32(unsigned char *p, uint32_t v, int swap)
