@@ -8,6 +8,7 @@ SHAREDIR ?= $(PREFIX)/share/airgap-agent
 MANDIR ?= $(PREFIX)/share/man
 RULESDIR ?= /etc/udev/rules.d
 UNITDIR ?= /etc/systemd/system
+MODULESLOADDIR ?= /etc/modules-load.d
 CC ?= cc
 PKGS = libudev blkid libzstd gpgme libconfig libgcrypt
 CFLAGS ?= -O2 -g
@@ -156,7 +157,7 @@ bench: deps
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(RULESDIR) $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(SHAREDIR)
+		$(DESTDIR)$(SHAREDIR) $(DESTDIR)$(MODULESLOADDIR)
 	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/airgap-agent
 	install -m 644 udev-rules/90-airgap-agent.rules $(DESTDIR)$(RULESDIR)/
 	for u in airgap-agent.service airgap-agent@.service; do \
@@ -164,6 +165,8 @@ install: all
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 644 config/airgap-agent.conf $(DESTDIR)$(SHAREDIR)/airgap-agent.conf.example
+	install -m 644 config/airgap-agent.modules-load \
+		$(DESTDIR)$(MODULESLOADDIR)/airgap-agent.conf
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PREFIX)/bin
 	install -m 644 docs/airgap-agent.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/airgap-agent.conf.5 $(DESTDIR)$(MANDIR)/man5/

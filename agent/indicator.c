@@ -6,7 +6,9 @@
  * when asked for, and STATE/indicator, which "status" reads.
  *
  * A missing LED or beeper is logged and skipped: the state file and the
- * logs still tell the truth.
+ * logs still tell the truth.  The beeper is reached through the
+ * symbolic link udev makes (/dev/input/by-path/...), so its path is
+ * followed; the path comes from root's configuration.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -96,7 +98,7 @@ led_set(const char *dir, const struct pattern *p)
 	char v[32];
 
 	if (access(dir, F_OK) == -1) {
-		log_debug("indicator: no LED at %s", dir);
+		log_warn("indicator: no LED at %s", dir);
 		return;
 	}
 	if (p->on_ms > 0) {
@@ -144,9 +146,9 @@ beep(const char *node, const struct pattern *p)
 
 	if (node[0] == '\0' || p->tones[0].hz == 0)
 		return;
-	fd = open(node, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_APPEND);
+	fd = open(node, O_WRONLY | O_CLOEXEC | O_APPEND);
 	if (fd == -1) {
-		log_debug("indicator: no beeper at %s: %s", node, strerror(errno));
+		log_warn("indicator: no beeper at %s", node);
 		return;
 	}
 	for (i = 0; i < 10 && p->tones[i].hz != 0; i++) {

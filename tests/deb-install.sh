@@ -229,6 +229,12 @@ order=$(grep -E '^# /.*/rules\.d/(60-persistent-storage|[0-9]+-airgap-agent|99-s
 grep -q 'ENV{SYSTEMD_WANTS}+="airgap-agent@%k.service"' "$work/out" ||
     fail "the rule udev reads does not start airgap-agent@.service"
 
+# The LED's timer trigger is loaded at boot: systemd-modules-load reads
+# the package's file.
+expect_exit 0 "systemd-analyze cat-config modules-load.d" systemd-analyze cat-config modules-load.d
+sed -n '\|^# /usr/lib/modules-load.d/airgap-agent.conf$|,/^# \//p' "$work/out" |
+    grep -qx 'ledtrig-timer' || fail "modules-load.d does not load ledtrig-timer: $(cat "$work/out")"
+
 # systemd: both units found by name where systemd looks, loadable, with
 # the packaged binary (verify checks that ExecStart is executable); the
 # daemon enabled by the package.

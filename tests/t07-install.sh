@@ -12,6 +12,7 @@ for f in opt/aga/sbin/airgap-agent:755 opt/aga/bin/airgap-queue:755 \
     opt/aga/bin/airgap-fanout:755 etc/udev/rules.d/90-airgap-agent.rules:644 \
     etc/systemd/system/airgap-agent.service:644 \
     etc/systemd/system/airgap-agent@.service:644 \
+    etc/modules-load.d/airgap-agent.conf:644 \
     opt/aga/share/airgap-agent/airgap-agent.conf.example:644 \
     opt/aga/share/man/man8/airgap-agent.8:644 \
     opt/aga/share/man/man5/airgap-agent.conf.5:644 \
@@ -28,4 +29,6 @@ grep -q '^ExecStart=/opt/aga/sbin/airgap-agent -c /etc/airgap-agent.conf handle 
 ! grep -rq '@SBINDIR@' "$dest" || fail "@SBINDIR@ left unsubstituted"
 "$dest/opt/aga/sbin/airgap-agent" -c "$dest/opt/aga/share/airgap-agent/airgap-agent.conf.example" check >/dev/null ||
     fail "the installed example configuration does not load"
+grep -qx 'ledtrig-timer' "$dest/etc/modules-load.d/airgap-agent.conf" ||
+    fail "modules-load.d/airgap-agent.conf does not load ledtrig-timer"
 echo "t07-install: tree complete"

@@ -3,11 +3,15 @@
 # the light and the beeper
 
 # lab_indicators: a fake LED folder (regular files as in sysfs, LED off) and
-# an empty beeper file.
+# an empty beeper file.  Both are reached through symbolic links, as on a
+# real box: /sys/class/leds/NAME and /dev/input/by-path/NAME are links.
 lab_indicators() {
+	mkdir -p "$LAB/led/devices/scrolllock" "$LAB/input/by-path"
+	ln -sfn devices/scrolllock "$LAB/led/scrolllock"
+	: >"$LAB/input/event-spkr"
+	ln -sfn ../event-spkr "$LAB/input/by-path/platform-pcspkr-event-spkr"
 	LED=$LAB/led/scrolllock
-	BEEPER=$LAB/beeper
-	mkdir -p "$LED"
+	BEEPER=$LAB/input/by-path/platform-pcspkr-event-spkr
 	printf 'none\n' >"$LED/trigger"
 	printf '0\n' >"$LED/brightness"
 	printf '500\n' >"$LED/delay_on"
@@ -91,7 +95,7 @@ assert_led() {
 lab_beeps() {
 	local size
 
-	size=$(stat -c %s "$BEEPER")
+	size=$(stat -L -c %s "$BEEPER")
 	[ $((size % 24)) = 0 ] ||
 	    lab_fail "beeper file has $size bytes, not a whole number of 24-byte input_event records"
 	od -A n -v -t u2 -w24 "$BEEPER" | awk '
