@@ -26,7 +26,8 @@ OBJS = $(SRCS:.c=.o)
 BIN = agent/airgap-agent
 
 UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config \
-	tests/unit/test_ledger tests/unit/test_zwalk tests/unit/test_pipeline
+	tests/unit/test_ledger tests/unit/test_zwalk tests/unit/test_pipeline \
+	tests/unit/test_util tests/unit/test_child
 
 all: $(BIN)
 

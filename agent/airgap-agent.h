@@ -24,6 +24,10 @@
 #define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* log.c */
+#define LOG_TO_NOWHERE (-1) /* not even syslog (fuzzing) */
+#define LOG_TO_SYSLOG 0     /* syslog only (the daemon) */
+#define LOG_TO_ERRORS 1     /* syslog, and errors to stderr too */
+#define LOG_TO_STDERR 2     /* syslog, and everything to stderr too */
 void log_init(int to_stderr, int verbose);
 void log_warn(const char *, ...) ATTR_PRINTF(1, 2);
 void log_warnx(const char *, ...) ATTR_PRINTF(1, 2);
@@ -38,6 +42,9 @@ struct buf {
 	size_t len;
 	size_t cap;
 };
+/* Where a stage of the byte path hands its output: 0 taken, -1 refused. */
+typedef int (*byte_sink)(void *arg, const void *, size_t);
+
 void *xmalloc(size_t);
 void *xcalloc(size_t, size_t);
 void *xreallocarray(void *, size_t, size_t);
@@ -52,6 +59,8 @@ double now_seconds(void);
 int write_all(int, const void *, size_t);
 int mkdir_private(const char *);
 int fsync_dir(const char *);
+#define ESCAPED_MAX(n) (4 * (n) + 1) /* room for str_escape of n bytes */
+char *str_escape(char *, size_t, const char *);
 int file_replace(const char *path, const void *, size_t);
 int file_lines(const char *path, int (*)(void *, char *), void *);
 
@@ -107,11 +116,13 @@ struct config {
 	int timeout_nncp;
 	int timeout_import;
 	int timeout_export;
+	int timeout_handle; /* a whole medium under "watch" */
 };
 int config_load(const char *path, struct config *);
 void config_print(const struct config *);
 void config_free(struct config *);
 const struct host_cfg *config_host(const struct config *, const char *);
+int config_host_unsigned_ok(const struct host_cfg *);
 const struct media_cfg *config_medium(const struct config *, const char *label);
 
 /* child.c */
@@ -125,6 +136,8 @@ struct child_opts {
 	int timeout;        /* seconds for child_run; 0: none */
 	const char *user;   /* drop to this user, or NULL */
 	int share_stderr;   /* the child writes to our stderr, not the log */
+	int own_group;      /* a process group of its own: child_kill ends
+			     * the child's children too */
 };
 struct child;
 struct child *child_start(const struct child_opts *);
@@ -133,6 +146,7 @@ int child_stdout(const struct child *);
 void child_close_stdin(struct child *);
 int child_wait(struct child *, int timeout, int *status);
 void child_kill(struct child *);
+int child_group_left(const struct child *);
 void child_free(struct child *);
 int child_run(const struct child_opts *, struct buf *out, int *status);
 const char *child_status_str(int status, char *, size_t);
@@ -174,17 +188,20 @@ int queue_parse_name(const char *dir_host, const char *name,
     struct queue_name *, const char **why);
 int queue_valid_dataset(const char *path, const char **why);
 int queue_valid_host(const char *host);
-int queue_scan(const char *root, int authenticated, struct queue *);
+int queue_scan(const char *root, struct queue *);
+int queue_scan_exec(const struct config *, struct queue *);
 void queue_sort(struct queue *);
 int queue_has(const struct queue *, const char *path);
 void queue_free(struct queue *);
 int queue_open(const struct queue_file *);
+int queue_unencrypted(int fd);
 int queue_remove(const struct queue_file *);
 int queue_quarantine(const char *state_dir, const struct queue_file *,
     const char *reason);
 
 /* zstream.c */
 #define ZSTREAM_RECORD 312 /* sizeof (dmu_replay_record_t) */
+#define ZSTREAM_BEGIN_PAYLOAD_MAX (16u * 1024 * 1024) /* what we accept */
 #define ZSTREAM_MAGIC 0x2F5BACBACULL
 #define ZSTREAM_SUBSTREAM 1 /* header types, in the begin record */
 #define ZSTREAM_COMPOUND 2
@@ -245,13 +262,12 @@ struct zwalk_sub {
 	unsigned char digest[HASH_SIZE]; /* compound: the stream up to its end */
 };
 struct zwalk;
-typedef int (*zwalk_emit)(void *arg, const unsigned char *, size_t);
 struct zwalk *zwalk_new(size_t skip, const struct zwalk *verified);
 void zwalk_free(struct zwalk *);
-int zwalk_feed(struct zwalk *, const unsigned char *, size_t, zwalk_emit,
+int zwalk_feed(struct zwalk *, const unsigned char *, size_t, byte_sink,
     void *);
 int zwalk_end(const struct zwalk *);
-int zwalk_release(struct zwalk *, zwalk_emit, void *);
+int zwalk_release(struct zwalk *, byte_sink, void *);
 const char *zwalk_error(const struct zwalk *);
 const struct zwalk_sub *zwalk_subs(const struct zwalk *, size_t *n);
 uint64_t zwalk_final_guid(const struct zwalk *);
@@ -287,8 +303,7 @@ int zfs_hung(void);
 
 /* decompress.c */
 struct decompress;
-typedef int (*decompress_out_fn)(void *arg, const void *, size_t);
-struct decompress *decompress_new(decompress_out_fn, void *arg);
+struct decompress *decompress_new(byte_sink, void *arg);
 const void *decompress_magic(size_t *);
 int decompress_feed(struct decompress *, const void *, size_t);
 int decompress_end(struct decompress *);
@@ -310,7 +325,6 @@ struct gpg_result {
 	char reason[256];
 	char signer[64]; /* fingerprint of the accepted signature, if any */
 };
-typedef int (*gpg_sink_fn)(void *arg, const void *, size_t);
 struct gpg_job {
 	const char *home;           /* GNUPGHOME */
 	int fd;                     /* the OpenPGP message */
@@ -318,7 +332,7 @@ struct gpg_job {
 	int stall;                  /* seconds without progress */
 	const void *magic;          /* what the plaintext starts with */
 	size_t magic_len;
-	gpg_sink_fn sink;
+	byte_sink sink;
 	void *arg;
 };
 int gpg_init(void);
@@ -326,9 +340,8 @@ int gpg_decrypt(const struct gpg_job *, struct gpg_result *);
 int gpg_check_signers(const struct config *);
 
 /* relay.c */
-typedef int (*relay_fn)(void *arg, const void *, size_t);
 struct relay;
-struct relay *relay_start(relay_fn, void *arg, size_t nslots, size_t slot_size);
+struct relay *relay_start(byte_sink, void *arg, size_t nslots, size_t slot_size);
 int relay_push(struct relay *, const void *, size_t);
 int relay_finish(struct relay *);
 
@@ -486,6 +499,7 @@ enum disk_status {
 };
 struct disk_result {
 	enum disk_status status;
+	int imported; /* its pool came in: the disk was served */
 	int exported;
 	char pool[256];
 	char message[512];
@@ -501,6 +515,8 @@ int stick_run(const struct config *, const struct medium *);
 #define HANDLE_FAILED 1
 #define HANDLE_NOT_OURS 3
 int handle_device(const struct config *, const char *devnode);
+void handle_log_run(const struct config *, const struct medium *,
+    const char *outcome, const char *message);
 
 /* enqueue.c */
 int enqueue_run(const struct config *, const char *dest);

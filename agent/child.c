@@ -7,6 +7,7 @@
  * waits are bounded by a timeout so a hung tool cannot hang the agent.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -19,15 +20,20 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "airgap-agent.h"
 
-#define CHILD_OUTPUT_MAX (16 * 1024 * 1024)
+/* More output than this is refused whole: a part of a list (of
+ * snapshots, of packets) must never be taken for all of it. */
+#define CHILD_OUTPUT_MAX (64 * 1024 * 1024)
 #define CHILD_KILL_GRACE 5
 
 struct child {
 	pid_t pid;
+	int own_group; /* the child leads a process group of its own */
+	int killed;
 	int pidfd;
 	int in_fd;
 	int out_fd;
@@ -122,8 +128,11 @@ child_drop(const struct drop *d)
 }
 
 static void
-child_exec(char *const *argv, int in, int out, int err, const struct drop *d)
+child_exec(char *const *argv, int in, int out, int err, const struct drop *d,
+    int own_group)
 {
+	if (own_group && setpgid(0, 0) == -1)
+		child_die("setpgid");
 	child_reset_signals();
 	child_setup_fds(in, out, err);
 	child_drop(d);
@@ -271,7 +280,12 @@ child_spawn(struct child *c, const struct child_opts *o, const struct drop *d)
 		goto out;
 	}
 	if (c->pid == 0)
-		child_exec(o->argv, in, out, err[1], d);
+		child_exec(o->argv, in, out, err[1], d, o->own_group);
+	/* Set from both sides, so that a kill right after the fork finds
+	 * the group already. */
+	if (o->own_group)
+		(void)setpgid(c->pid, c->pid);
+	c->own_group = o->own_group;
 	rc = 0;
 out:
 	if (o->stdin_fd < 0)
@@ -400,21 +414,83 @@ child_wait(struct child *c, int timeout, int *status)
 	return 0;
 }
 
-/* SIGTERM, then SIGKILL; a process stuck in the kernel (a suspended
- * pool) may survive both, and then we stop waiting for it. */
+static void
+child_signal(const struct child *c, int sig)
+{
+	kill(c->own_group ? -c->pid : c->pid, sig);
+}
+
+/* SIGTERM, then SIGKILL, to the child (and to its whole process group
+ * when it has one of its own); a process stuck in the kernel (a
+ * suspended pool, a hung disk) may survive both, and then we stop
+ * waiting for it.  Done once. */
 void
 child_kill(struct child *c)
 {
-	if (c->pid <= 0 || c->reaped)
+	if (c->pid <= 0 || c->killed)
 		return;
+	c->killed = 1;
 	close_fd(&c->in_fd);
-	kill(c->pid, SIGTERM);
-	if (child_reap(c, CHILD_KILL_GRACE) == 0)
+	if (c->reaped && !c->own_group)
 		return;
-	kill(c->pid, SIGKILL);
+	child_signal(c, SIGTERM);
+	if (child_reap(c, CHILD_KILL_GRACE) == 0 && !c->own_group)
+		return;
+	child_signal(c, SIGKILL);
 	if (child_reap(c, CHILD_KILL_GRACE) == -1)
 		log_warnx("%s: pid %ld does not die, leaving it", c->name,
 		    (long)c->pid);
+}
+
+/* Is PID in process group PGID, and not a zombie?  From /proc/PID/stat:
+ * "pid (comm) state ppid pgrp ...", where comm may hold anything. */
+static int
+in_group_alive(const char *pid, pid_t pgid)
+{
+	char path[64], b[512], state;
+	const char *p;
+	long ppid, pgrp;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%s/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	n = fread(b, 1, sizeof b - 1, f);
+	fclose(f);
+	b[n] = '\0';
+	if ((p = strrchr(b, ')')) == NULL ||
+	    sscanf(p + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
+		return 0;
+	return pgrp == (long)pgid && state != 'Z' && state != 'X';
+}
+
+/* After child_kill of a child with a group of its own: how many of the
+ * group's processes are still there (waiting a moment for those that
+ * are dying).  Any left are stuck in the kernel, unkillable: a hung
+ * disk or pool, which only a reboot clears. */
+int
+child_group_left(const struct child *c)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	int i, left = 0;
+
+	for (i = 0; i < CHILD_KILL_GRACE * 10; i++) {
+		struct dirent *de;
+		DIR *d = opendir("/proc");
+
+		left = 0;
+		while (d != NULL && (de = readdir(d)) != NULL)
+			if (de->d_name[0] >= '1' && de->d_name[0] <= '9' &&
+			    in_group_alive(de->d_name, c->pid))
+				left++;
+		if (d != NULL)
+			closedir(d);
+		if (left == 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return left;
 }
 
 void
@@ -472,14 +548,20 @@ child_read_output(struct child *c, struct buf *out, double deadline)
 			continue;
 		if (r <= 0)
 			return r == 0 ? 0 : -1;
-		if (out != NULL && out->len + (size_t)r <= CHILD_OUTPUT_MAX)
-			buf_append(out, tmp, (size_t)r);
+		if (out == NULL)
+			continue;
+		if (out->len + (size_t)r > CHILD_OUTPUT_MAX) {
+			errno = EFBIG;
+			return -1;
+		}
+		buf_append(out, tmp, (size_t)r);
 	}
 }
 
 /* Runs a child to completion, collecting its stdout into OUT (if not
  * NULL) and logging its stderr.  Returns -1 only when it could not be
- * run or timed out; its exit status is in *STATUS. */
+ * run, timed out (errno ETIMEDOUT) or said too much (EFBIG: OUT is
+ * then no use); its exit status is in *STATUS. */
 int
 child_run(const struct child_opts *o, struct buf *out, int *status)
 {
@@ -496,6 +578,9 @@ child_run(const struct child_opts *o, struct buf *out, int *status)
 		saved = errno;
 		if (saved == ETIMEDOUT)
 			log_warnx("%s: no answer after %d seconds", c->name, o->timeout);
+		else if (saved == EFBIG)
+			log_warnx("%s: more than %d MiB of output; not using any of "
+			    "it", c->name, CHILD_OUTPUT_MAX / 1024 / 1024);
 		else
 			log_warn("%s: reading its output", c->name);
 		goto out;

@@ -30,10 +30,17 @@ static const char *const status_keys[] = { "leds", "beeper", "console", NULL };
 static const char *const host_keys[] = { "name", "signers",
 	"require_signature", "nncp_node", NULL };
 static const char *const timeout_keys[] = { "command", "stall", "nncp",
-	"import", "export", NULL };
+	"import", "export", "handle", NULL };
 
-static const char *const default_import[] = { "-N", NULL };
-static const char *const default_receive[] = { "-u", "-o", "readonly=on", NULL };
+/* OpenZFS: -N mounts nothing of the disk; cachefile=none keeps a pool
+ * left imported by a failure out of zpool.cache, which the next boot
+ * would import and mount.  -x mountpoint: a received dataset inherits
+ * mountpoint=none from its parents (create_args) instead of taking a
+ * mountpoint a sender put into its stream. */
+static const char *const default_import[] = { "-N", "-o", "cachefile=none",
+	NULL };
+static const char *const default_receive[] = { "-u", "-o", "readonly=on",
+	"-x", "mountpoint", NULL };
 static const char *const default_create[] = { "-o", "mountpoint=none", NULL };
 static const char *const default_nncp_configs[] = { "/etc/nncp/nncp.hjson", NULL };
 static const char *const default_leds[] = { "/sys/class/leds/input0::scrolllock",
@@ -82,9 +89,12 @@ check_keys(const char *path, const config_setting_t *group,
 	return 0;
 }
 
+#define STR_PATH 1  /* an absolute path */
+#define STR_EMPTY 2 /* "" allowed (it means "none") */
+
 static int
 get_string(const char *path, const config_setting_t *group, const char *key,
-    const char *prefix, const char *def, int absolute, char **out)
+    const char *prefix, const char *def, int flags, char **out)
 {
 	const config_setting_t *s = group ? config_setting_get_member(group, key) : NULL;
 	char full[128];
@@ -100,7 +110,11 @@ get_string(const char *path, const config_setting_t *group, const char *key,
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
 		return bad(path, s, full, "must be a string");
 	v = config_setting_get_string(s);
-	if (absolute && v[0] != '/')
+	if (v[0] == '\0' && (flags & STR_EMPTY)) {
+		*out = xstrdup(v);
+		return 0;
+	}
+	if ((flags & STR_PATH) && v[0] != '/')
 		return bad(path, s, full, "must be an absolute path");
 	if (v[0] == '\0')
 		return bad(path, s, full, "must not be empty");
@@ -310,6 +324,92 @@ load_zfs(const char *path, const config_setting_t *z, struct config *c)
 	return check_receive_args(path, z, c->receive_args);
 }
 
+/* PATH without "//", "/./", a trailing "/" and with ".." taken
+ * lexically, for comparing folders that may not exist yet. */
+static char *
+lexical_path(const char *path)
+{
+	char *out = xmalloc(strlen(path) + 2), *o = out;
+	const char *p = path;
+
+	while (*p != '\0') {
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		n = strcspn(p, "/");
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			p += n;
+			continue;
+		}
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > out && *--o != '/')
+				;
+			p += n;
+			continue;
+		}
+		*o++ = '/';
+		memcpy(o, p, n);
+		o += n;
+		p += n;
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = '\0';
+	return out;
+}
+
+/* Is A the same folder as B, or inside it? */
+static int
+path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (strcmp(b, "/") == 0)
+		return 1;
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+/* PATH as it really is: its deepest existing ancestor through
+ * realpath(3), the rest (not created yet) as written. */
+static char *
+real_path(const char *path)
+{
+	char *lex = lexical_path(path), *head = xstrdup(lex), *cut, *real, *out;
+
+	while ((real = realpath(head, NULL)) == NULL) {
+		if ((cut = strrchr(head, '/')) == NULL || cut == head) {
+			free(head);
+			return lex;
+		}
+		*cut = '\0';
+	}
+	out = xasprintf("%s%s", strcmp(real, "/") == 0 ? "" : real,
+	    lex + strlen(head));
+	free(real);
+	free(head);
+	free(lex);
+	return out;
+}
+
+/* Two folders overlap when one is the other or lies inside it, as
+ * written (a trailing "/" or "/./" changes nothing) and as they really
+ * are (through symbolic links, as far as they exist). */
+static int
+folders_overlap(const char *a, const char *b)
+{
+	char *la = lexical_path(a), *lb = lexical_path(b);
+	char *ra = real_path(a), *rb = real_path(b);
+	int overlap = path_within(la, lb) || path_within(lb, la) ||
+	    path_within(ra, rb) || path_within(rb, ra);
+
+	free(la);
+	free(lb);
+	free(ra);
+	free(rb);
+	return overlap;
+}
+
 static int
 load_ingest(const char *path, const config_setting_t *in, struct config *c)
 {
@@ -336,9 +436,9 @@ load_ingest(const char *path, const config_setting_t *in, struct config *c)
 	    get_int(path, in, "rotation_warn_days", "ingest.", 14, 1, 3650,
 	    &c->rotation_warn_days) == -1)
 		return -1;
-	if (strcmp(c->exec_queue, c->incoming) == 0)
-		return bad(path, in, "ingest.exec_queue",
-		    "must not be the incoming folder");
+	if (folders_overlap(c->exec_queue, c->incoming))
+		return bad(path, in, "ingest.exec_queue", "must be apart from "
+		    "the incoming folder (not it, not inside it, not around it)");
 	for (i = 0; c->rotation[i] != NULL; i++)
 		if (queue_valid_dataset(c->rotation[i], &why) == -1 ||
 		    strchr(c->rotation[i], '/') != NULL)
@@ -447,7 +547,8 @@ load_status(const char *path, const config_setting_t *st, struct config *c)
 		return -1;
 	if (get_strv(path, st, "leds", "status.", default_leds, &c->leds) == -1 ||
 	    get_string(path, st, "beeper", "status.",
-	    "/dev/input/by-path/platform-pcspkr-event-spkr", 0, &c->beeper) == -1 ||
+	    "/dev/input/by-path/platform-pcspkr-event-spkr", STR_EMPTY,
+	    &c->beeper) == -1 ||
 	    get_bool(path, st, "console", "status.", 0, &c->console) == -1)
 		return -1;
 	for (i = 0; c->leds[i] != NULL; i++)
@@ -473,7 +574,9 @@ load_timeouts(const char *path, const config_setting_t *t, struct config *c)
 	    get_int(path, t, "import", "timeouts.", 300, 1, 86400,
 	    &c->timeout_import) == -1 ||
 	    get_int(path, t, "export", "timeouts.", 300, 1, 86400,
-	    &c->timeout_export) == -1)
+	    &c->timeout_export) == -1 ||
+	    get_int(path, t, "handle", "timeouts.", 86400, 1, 7 * 86400,
+	    &c->timeout_handle) == -1)
 		return -1;
 	return 0;
 }
@@ -618,8 +721,9 @@ config_print(const struct config *c)
 	printf("  beeper = \"%s\";\n  console = %s;\n};\n", c->beeper,
 	    c->console ? "true" : "false");
 	printf("timeouts = {\n  command = %d;\n  stall = %d;\n  nncp = %d;\n"
-	    "  import = %d;\n  export = %d;\n};\n", c->timeout_command,
-	    c->timeout_stall, c->timeout_nncp, c->timeout_import, c->timeout_export);
+	    "  import = %d;\n  export = %d;\n  handle = %d;\n};\n",
+	    c->timeout_command, c->timeout_stall, c->timeout_nncp,
+	    c->timeout_import, c->timeout_export, c->timeout_handle);
 }
 
 /* The first media entry whose pattern matches LABEL, or NULL. */
@@ -632,6 +736,17 @@ config_medium(const struct config *c, const char *label)
 		if (fnmatch(c->media[i].label, label, 0) == 0)
 			return &c->media[i];
 	return NULL;
+}
+
+/* Whether HOST's files that are not OpenPGP (plain or zstd-only streams
+ * from the exec queue) may be received: only when NNCP authenticates
+ * its sender (nncp_node) and the host does not require a signature.
+ * The exec queue alone proves nothing: the NNCP user, who handles
+ * hostile sticks, can write there. */
+int
+config_host_unsigned_ok(const struct host_cfg *h)
+{
+	return h->nncp_node != NULL && !h->require_signature;
 }
 
 const struct host_cfg *

@@ -19,7 +19,7 @@ struct decompress {
 	ZSTD_DCtx *dctx;
 	unsigned char *out;
 	size_t out_cap;
-	decompress_out_fn fn;
+	byte_sink fn;
 	void *arg;
 	size_t last; /* last return of ZSTD_decompressStream, 0: frame done */
 	int fed;
@@ -27,7 +27,7 @@ struct decompress {
 };
 
 struct decompress *
-decompress_new(decompress_out_fn fn, void *arg)
+decompress_new(byte_sink fn, void *arg)
 {
 	struct decompress *d = xcalloc(1, sizeof *d);
 

@@ -71,8 +71,8 @@ static void
 disk_power_off(const struct config *cfg, const struct medium *m)
 {
 	char **argv, *base = strrchr(m->disk, '/');
-	struct child_opts o = { NULL, CHILD_NULL, CHILD_NULL, cfg->timeout_command,
-		NULL, 0 };
+	struct child_opts o = { .stdin_fd = CHILD_NULL, .stdout_fd = CHILD_NULL,
+		.timeout = cfg->timeout_command };
 	size_t i, n = strv_len(m->cfg->power_off);
 	int status;
 
@@ -99,30 +99,53 @@ disk_power_off(const struct config *cfg, const struct medium *m)
 	strv_free(argv);
 }
 
-/* STATE/disks/GUID: when the disk was last here and what it got. */
+/* last_seen of the record at PATH, 0 when there is none. */
+static long long
+disk_last_seen(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[128];
+	long long t = 0;
+
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "last_seen=", 10) == 0) {
+			t = atoll(line + 10);
+			break;
+		}
+	if (f != NULL)
+		fclose(f);
+	return t;
+}
+
+/* STATE/disks/GUID: when the disk was last here and what it got.  A
+ * disk whose pool did not come in got nothing: its last_seen stays,
+ * or a rotation disk would stop being overdue by being plugged in
+ * while its import fails. */
 static void
 disk_record(const struct config *cfg, const struct medium *m,
     const struct disk_result *r)
 {
 	char *dir = xasprintf("%s/disks", cfg->state_dir);
-	char *path = xasprintf("%s/%s", dir, m->uuid);
-	char *tmp = xasprintf("%s.tmp", path);
-	FILE *f;
+	char *path = xasprintf("%s/%s", dir, m->uuid), *text;
+	long long seen = r->imported ? (long long)time(NULL) :
+	    disk_last_seen(path);
+	char label[ESCAPED_MAX(256)], uuid[ESCAPED_MAX(128)];
+	char msg[ESCAPED_MAX(512)];
 
-	if (mkdir_private(dir) == 0 && (f = fopen(tmp, "we")) != NULL) {
-		fprintf(f, "pool=%s\nguid=%s\nlast_seen=%lld\nresult=%s\n"
-		    "received=%d\nwaiting=%d\nproblems=%d\nmessage=%s\n", m->label,
-		    m->uuid, (long long)time(NULL), r->status == DISK_OK ? "ok" :
-		    r->status == DISK_REBOOT ? "needs-reboot" : "error",
-		    r->sum.received + r->sum.duplicate, r->sum.waiting,
-		    r->sum.held + r->sum.failed + r->sum.quarantined, r->message);
-		if (fflush(f) == EOF || fsync(fileno(f)) == -1 || fclose(f) == EOF ||
-		    rename(tmp, path) == -1)
-			log_warn("disk: write %s", path);
-	}
+	/* One key a line: what comes from the disk is escaped. */
+	text = xasprintf("pool=%s\nguid=%s\nlast_seen=%lld\nresult=%s\n"
+	    "received=%d\nwaiting=%d\nproblems=%d\nmessage=%s\n",
+	    str_escape(label, sizeof label, m->label),
+	    str_escape(uuid, sizeof uuid, m->uuid), seen,
+	    r->status == DISK_OK ? "ok" : r->status == DISK_REBOOT ?
+	    "needs-reboot" : "error", r->sum.received + r->sum.duplicate,
+	    r->sum.waiting, r->sum.held + r->sum.failed + r->sum.quarantined,
+	    str_escape(msg, sizeof msg, r->message));
+	if (mkdir_private(dir) == 0)
+		file_replace(path, text, strlen(text));
 	free(dir);
 	free(path);
-	free(tmp);
+	free(text);
 }
 
 int
@@ -135,6 +158,7 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 	log_info("disk: %s on %s (pool guid %s)", m->label, m->devnode, m->uuid);
 	if (disk_import(cfg, m, r) == -1)
 		goto out;
+	r->imported = 1;
 	ingest_rc = ingest_run(cfg, m->label, m->cfg->incoming, &r->sum);
 	if (disk_export(cfg, m, r) == -1)
 		goto out;

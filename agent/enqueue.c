@@ -136,6 +136,29 @@ out:
 	return rc;
 }
 
+/* The file is in place; the folder must be synced for it to stay
+ * there.  The exit status tells NNCP whether the stream was taken, so
+ * it must be true: when the sync fails the file is taken back out
+ * (NNCP keeps the packet and runs the handler again later); when even
+ * that fails, the file stays and counts as taken, or a second run
+ * would queue it twice. */
+static int
+settle(const char *dir, const char *final)
+{
+	if (fsync_dir(dir) == 0) {
+		log_info("enqueue: queued %s", final);
+		return 0;
+	}
+	if (unlink(final) == 0) {
+		log_warnx("enqueue: %s taken back out; NNCP keeps the packet", final);
+		fsync_dir(dir);
+		return -1;
+	}
+	log_warn("enqueue: queued %s, but cannot sync its folder nor take it "
+	    "back", final);
+	return 0;
+}
+
 int
 enqueue_run(const struct config *cfg, const char *dest)
 {
@@ -166,10 +189,7 @@ enqueue_run(const struct config *cfg, const char *dest)
 		log_warn("enqueue: rename to %s", final);
 		goto out;
 	}
-	if (fsync_dir(dir) == 0) {
-		log_info("enqueue: queued %s", final);
-		rc = 0;
-	}
+	rc = settle(dir, final);
 out:
 	if (fd != -1)
 		close(fd);

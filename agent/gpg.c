@@ -80,7 +80,7 @@ struct gpg_loop {
 };
 
 struct gpg_sink {
-	gpg_sink_fn fn;
+	byte_sink fn;
 	void *arg;
 	int aborted;
 	uint64_t bytes; /* plaintext handed over */
@@ -754,6 +754,15 @@ gpg_check_signers(const struct config *cfg)
 	size_t i, j;
 	int missing = 0;
 
+	/* Asking gpg would create an empty keyring: check only reads. */
+	if (cfg->nhosts > 0 && access(cfg->gnupg_home, F_OK) != 0) {
+		log_warnx("keyring %s does not exist: import the laptops' "
+		    "public keys into it", cfg->gnupg_home);
+		for (i = 0; i < cfg->nhosts; i++)
+			for (j = 0; cfg->hosts[i].signers[j] != NULL; j++)
+				missing++;
+		return missing;
+	}
 	if (use_home(cfg->gnupg_home) != 0 || gpgme_new(&ctx) != 0)
 		return -1;
 	gpgme_set_offline(ctx, 1);

@@ -16,27 +16,29 @@
 
 #define RUNS_LOG "runs.log"
 
-/* STATE/runs.log: time, device, label, role, outcome, message. */
-static void
+/* STATE/runs.log: time, device, label, role, outcome, message, each
+ * escaped: a label comes from the medium and could fake a field or a
+ * line. */
+void
 handle_log_run(const struct config *cfg, const struct medium *m,
     const char *outcome, const char *message)
 {
 	char *path = xasprintf("%s/%s", cfg->state_dir, RUNS_LOG);
 	FILE *f = fopen(path, "ae");
-	char clean[512];
-	size_t i;
+	char dev[ESCAPED_MAX(256)], label[ESCAPED_MAX(256)];
+	char msg[ESCAPED_MAX(512)];
 
-	snprintf(clean, sizeof clean, "%s", message);
-	for (i = 0; clean[i] != '\0'; i++)
-		if ((unsigned char)clean[i] < 0x20 || clean[i] == '\t')
-			clean[i] = ' ';
 	if (f == NULL) {
 		log_warn("handle: open %s", path);
 	} else {
 		fprintf(f, "%lld\t%s\t%s\t%s\t%s\t%s\n", (long long)time(NULL),
-		    m->devnode, m->label, m->cfg && m->cfg->role == ROLE_BACKUP ?
-		    "backup" : "transport", outcome, clean);
-		fclose(f);
+		    str_escape(dev, sizeof dev, m->devnode),
+		    str_escape(label, sizeof label, m->label),
+		    m->cfg == NULL ? "unknown" : m->cfg->role == ROLE_BACKUP ?
+		    "backup" : "transport",
+		    outcome, str_escape(msg, sizeof msg, message));
+		if (fclose(f) == EOF)
+			log_warn("handle: write %s", path);
 	}
 	free(path);
 }
@@ -80,11 +82,19 @@ handle_device(const struct config *cfg, const char *devnode)
 	int lock, rc;
 
 	rc = media_identify(cfg, devnode, &m, &why);
+	if (rc == -1) {
+		snprintf(msg, sizeof msg, "cannot read %s (%s): do not trust it",
+		    devnode, why);
+		log_warnx("handle: %s", msg);
+		indicator_set(cfg, IND_ERROR, msg);
+		handle_log_run(cfg, &m, "error", msg);
+		return HANDLE_FAILED;
+	}
 	if (rc != 0) {
 		log_info("handle: %s: not ours: %s", devnode, why);
-		if (rc == 1 && m.label[0] != '\0')
+		if (m.label[0] != '\0')
 			indicator_set(cfg, IND_NOT_MINE, devnode);
-		return rc == 1 ? HANDLE_NOT_OURS : HANDLE_FAILED;
+		return HANDLE_NOT_OURS;
 	}
 	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
 		return HANDLE_FAILED;

@@ -178,20 +178,12 @@ static void
 record(const struct config *cfg, const struct pattern *p, const char *message)
 {
 	char *path = xasprintf("%s/indicator", cfg->state_dir);
-	char *tmp = xasprintf("%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
+	char *text = xasprintf("state=%s\ntime=%lld\nmessage=%s\n", p->name,
+	    (long long)time(NULL), message ? message : "");
 
-	if (f == NULL) {
-		log_warn("indicator: write %s", tmp);
-	} else {
-		fprintf(f, "state=%s\ntime=%lld\nmessage=%s\n", p->name,
-		    (long long)time(NULL), message ? message : "");
-		if (fflush(f) == EOF || fsync(fileno(f)) == -1 || fclose(f) == EOF ||
-		    rename(tmp, path) == -1)
-			log_warn("indicator: write %s", path);
-	}
+	file_replace(path, text, strlen(text));
 	free(path);
-	free(tmp);
+	free(text);
 }
 
 void
@@ -199,8 +191,12 @@ indicator_set(const struct config *cfg, enum indicator_state s,
     const char *message)
 {
 	const struct pattern *p = &patterns[s];
+	char esc[ESCAPED_MAX(512)];
 	size_t i;
 
+	/* Messages name media by their labels: escaped for the state file
+	 * (one key per line) and the terminal. */
+	message = message ? str_escape(esc, sizeof esc, message) : NULL;
 	log_info("indicator: %s%s%s", p->name, message ? ": " : "",
 	    message ? message : "");
 	if (!p->keep_led) {

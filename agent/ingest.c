@@ -133,31 +133,31 @@ stop(struct file_ctx *c, enum outcome o, const char *fmt, ...)
 	return PIPE_STOP;
 }
 
+/* DEST without its HOST/ part: the dataset as the sender named it. */
 static const char *
-last_component(const char *path)
+dest_dataset(const char *dest)
 {
-	const char *s = strrchr(path, '/');
+	const char *s = strchr(dest, '/');
 
-	return s ? s + 1 : path;
+	return s ? s + 1 : dest;
 }
 
-/* The stream's own dataset name must end like DEST: a stream of
- * pool/home is not received into laptop/pool/fs.  NNCP may have
- * appended ".N" to the name on a clash; the stream tells whether that
- * suffix belongs to the dataset. */
+/* The stream's own dataset name must be the dataset in DEST, whole: a
+ * stream of pool/home is not received into laptop/pool/fs, nor one of
+ * pool/fs into laptop/other/fs.  NNCP may have appended ".N" to the
+ * name on a clash; the stream tells whether that suffix belongs to the
+ * dataset. */
 static const char *
 pick_dest(struct file_ctx *c, const struct zstream_head *h)
 {
 	const struct queue_name *q = &c->f->qn;
 	char sent[257];
-	const char *leaf;
 
 	if (zstream_dataset(h, sent, sizeof sent) == -1)
 		return NULL;
-	leaf = last_component(sent);
-	if (strcmp(last_component(q->dest), leaf) == 0)
+	if (strcmp(dest_dataset(q->dest), sent) == 0)
 		return q->dest;
-	if (q->dest_alt[0] != '\0' && strcmp(last_component(q->dest_alt), leaf) == 0)
+	if (q->dest_alt[0] != '\0' && strcmp(dest_dataset(q->dest_alt), sent) == 0)
 		return q->dest_alt;
 	return NULL;
 }
@@ -261,7 +261,9 @@ decide_existing(struct file_ctx *c, const struct zstream_head *h,
  * leaves no room for the next disk rotation.  zfs is asked at the first
  * file and again only once what was received since could have used a
  * quarter of the free space or reached min_free_mb: asking per file
- * would cost a process per file. */
+ * would cost a process per file.  Returns 1 when the pool is nearly
+ * full, 0 when not, -1 when zfs could not say (that file fails, and the
+ * next one asks again). */
 static int
 pool_low(struct ingest *ing)
 {
@@ -273,8 +275,10 @@ pool_low(struct ingest *ing)
 	if (ing->avail_known && ing->since < ing->avail / 4 && left >= min &&
 	    left - min > ing->avail / 4)
 		return 0;
-	if (zfs_available(ing->cfg, ing->pool, &ing->avail) == -1)
-		return ing->full = 1;
+	if (zfs_available(ing->cfg, ing->pool, &ing->avail) == -1) {
+		ing->avail_known = 0;
+		return -1;
+	}
 	ing->avail_known = 1;
 	ing->since = 0;
 	if (ing->avail < min) {
@@ -387,6 +391,21 @@ judge(struct file_ctx *c)
 	return PIPE_SCAN;
 }
 
+/* A, unless the pool has no room left (or zfs cannot say how much). */
+static enum pipe_action
+room_or_stop(struct file_ctx *c, enum pipe_action a)
+{
+	switch (pool_low(c->ing)) {
+	case 0:
+		return a;
+	case 1:
+		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
+	default:
+		return stop(c, OUT_FAILED, "cannot read the free space of %s",
+		    c->ing->pool);
+	}
+}
+
 static enum pipe_action
 on_head(void *arg, const struct zstream_head *h)
 {
@@ -398,8 +417,8 @@ on_head(void *arg, const struct zstream_head *h)
 	if (c->mode == MODE_RECEIVE) {
 		if (!same_head(h, &c->verified))
 			return stop(c, OUT_FAILED, "file changed between passes");
-		if (c->resume > 0 && pool_low(c->ing))
-			return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
+		if (c->resume > 0)
+			return room_or_stop(c, PIPE_RECEIVE);
 		return PIPE_RECEIVE;
 	}
 	c->first = zstream_first_guid(h);
@@ -414,8 +433,8 @@ on_head(void *arg, const struct zstream_head *h)
 	a = d->exists ? decide_existing(c, h, d, dest) : decide_new(c, h, dest);
 	if (a == PIPE_STOP)
 		return judge(c);
-	if (c->mode != MODE_CHECK && pool_low(c->ing))
-		return stop(c, OUT_FAILED, "pool nearly full (min_free_mb)");
+	if (c->mode != MODE_CHECK)
+		a = room_or_stop(c, a);
 	if (a == PIPE_SCAN && c->mode == MODE_DECIDE)
 		c->mode = MODE_VERIFY;
 	return a;
@@ -596,9 +615,17 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 		snprintf(reason, len, "host %s is not configured", f->host);
 		return OUT_QUARANTINED;
 	}
+	job.authenticated = f->authenticated && config_host_unsigned_ok(job.host);
 	if ((job.fd = queue_open(f)) == -1) {
 		snprintf(reason, len, "cannot open: %s", strerror(errno));
 		return errno == ENOENT ? OUT_NONE : OUT_FAILED;
+	}
+	if (!job.authenticated && queue_unencrypted(job.fd)) {
+		snprintf(reason, len, "not encrypted: plain and zstd-only streams "
+		    "are taken only from the exec queue, for a host with nncp_node "
+		    "set and require_signature = false");
+		close(job.fd);
+		return OUT_QUARANTINED;
 	}
 	c.fd = job.fd;
 	if (fstat(job.fd, &c.st) == -1) {
@@ -889,10 +916,10 @@ ingest_scan(struct ingest *ing, const char *own_incoming, struct queue *q)
 {
 	memset(q, 0, sizeof *q);
 	if (own_incoming != NULL) {
-		if (queue_scan(own_incoming, 0, q) == -1)
+		if (queue_scan(own_incoming, q) == -1)
 			return -1;
-	} else if (queue_scan(ing->cfg->incoming, 0, q) == -1 ||
-	    queue_scan(ing->cfg->exec_queue, 1, q) == -1) {
+	} else if (queue_scan(ing->cfg->incoming, q) == -1 ||
+	    queue_scan_exec(ing->cfg, q) == -1) {
 		queue_free(q);
 		return -1;
 	}
@@ -963,6 +990,26 @@ verify_head(void *arg, const struct zstream_head *h)
 	return PIPE_SCAN;
 }
 
+/* What the stream says about itself is escaped on its way to the
+ * terminal. */
+static void
+verify_print(const char *path, int rc, const struct pipe_result *r)
+{
+	char p[ESCAPED_MAX(4096)], name[ESCAPED_MAX(257)];
+	char why[ESCAPED_MAX(320)];
+
+	str_escape(p, sizeof p, path);
+	str_escape(why, sizeof why, r->reason);
+	if (rc == 0)
+		printf("%s: ok: %s (guid %" PRIu64 ", base %" PRIu64 "), %" PRIu64
+		    " stream bytes, %s\n", p, str_escape(name, sizeof name,
+		    r->head.outer.toname), r->final_guid, zstream_base(&r->head),
+		    r->bytes, why);
+	else
+		printf("%s: %s: %s\n", p, r->outcome == PIPE_REJECTED ?
+		    "rejected" : "failed", why);
+}
+
 /* Reads a queue file through gpg and zstd without receiving it, and
  * says whether it would be accepted.  The host, whose signature policy
  * applies, is the name of the folder the file is in. */
@@ -998,14 +1045,7 @@ ingest_verify(const struct config *cfg, const char *path)
 	else if ((job.fd = queue_open(&f)) != -1) {
 		rc = pipeline_run(&job, &r);
 		close(job.fd);
-		if (rc == 0)
-			printf("%s: ok: %s (guid %" PRIu64 ", base %" PRIu64
-			    "), %" PRIu64 " stream bytes, %s\n", path,
-			    r.head.outer.toname, r.final_guid, zstream_base(&r.head),
-			    r.bytes, r.reason);
-		else
-			printf("%s: %s: %s\n", path, r.outcome == PIPE_REJECTED ?
-			    "rejected" : "failed", r.reason);
+		verify_print(path, rc, &r);
 	}
 	free(dir);
 	return rc;

@@ -1,6 +1,7 @@
 /*
  * Logging in the shape of OpenSMTPD's log.c: syslog always (ident
- * airgap-agent), and stderr too when running in the foreground.
+ * airgap-agent), and stderr too: errors for every command a person or
+ * a script runs, everything when in the foreground or verbose.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,30 +12,40 @@
 
 #include "airgap-agent.h"
 
-static int log_stderr;
+static int log_stderr; /* LOG_TO_* */
 static int log_verbose;
 static int log_nowhere;
 
-/* TO_STDERR: 1 also to stderr, 0 syslog only, -1 nowhere (fuzzing). */
+/* TO_STDERR is one of LOG_TO_*. */
 void
 log_init(int to_stderr, int verbose)
 {
-	log_stderr = to_stderr > 0;
-	log_nowhere = to_stderr < 0;
+	log_stderr = to_stderr;
+	log_nowhere = to_stderr == LOG_TO_NOWHERE;
 	log_verbose = verbose;
 	if (!log_nowhere)
 		openlog(AGENT_NAME, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+static int
+to_stderr(int pri)
+{
+	return log_stderr == LOG_TO_STDERR ||
+	    (log_stderr == LOG_TO_ERRORS && pri <= LOG_ERR);
+}
+
+/* Messages carry file names, labels and tools' output: escaped, so
+ * that none of them can fake a line or drive the terminal. */
 static void
 vlog(int pri, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char raw[2048], msg[ESCAPED_MAX(2048)];
 
 	if (log_nowhere)
 		return;
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	if (log_stderr)
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	str_escape(msg, sizeof msg, raw);
+	if (to_stderr(pri))
 		fprintf(stderr, "%s: %s\n", AGENT_NAME, msg);
 	syslog(pri, "%s", msg);
 }
@@ -43,13 +54,14 @@ vlog(int pri, const char *fmt, va_list ap)
 static void
 vlog_errno(int pri, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char raw[2048], msg[ESCAPED_MAX(2048)];
 	int saved = errno;
 
 	if (log_nowhere)
 		return;
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	if (log_stderr)
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	str_escape(msg, sizeof msg, raw);
+	if (to_stderr(pri))
 		fprintf(stderr, "%s: %s: %s\n", AGENT_NAME, msg, strerror(saved));
 	syslog(pri, "%s: %s", msg, strerror(saved));
 	errno = saved;

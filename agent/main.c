@@ -30,7 +30,8 @@ usage(FILE *f)
 	    "\n"
 	    "options:\n"
 	    "  -c CONFIG     configuration file (default %s)\n"
-	    "  -v            verbose; also log to stderr\n"
+	    "  -v            verbose: debug messages, and all of the log on stderr\n"
+	    "                (errors go there anyway)\n"
 	    "\n"
 	    "exit status: 0 done (or waiting for its turn; for handle: safe to\n"
 	    "remove), 1 something failed or was rejected, 2 usage or configuration\n"
@@ -142,6 +143,18 @@ run(const struct config *cfg, const char *cfg_path, int verbose, int argc,
 	return EXIT_USAGE;
 }
 
+/* Errors reach whoever runs a command, in a terminal, a pipe or a
+ * script, and syslog as well.  NNCP keeps a failing exec handler's
+ * stderr in its log.  The daemon's stderr is the journal, which gets
+ * syslog already. */
+static int
+log_dest(const char *cmd, int verbose)
+{
+	if (verbose || isatty(STDERR_FILENO) || strcmp(cmd, "enqueue") == 0)
+		return LOG_TO_STDERR;
+	return strcmp(cmd, "watch") == 0 ? LOG_TO_SYSLOG : LOG_TO_ERRORS;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -171,9 +184,7 @@ main(int argc, char **argv)
 		usage(argc == 0 ? stderr : stdout);
 		return argc == 0 ? EXIT_USAGE : EXIT_OK;
 	}
-	/* NNCP keeps a failing exec handler's stderr in its log. */
-	log_init(verbose || isatty(STDERR_FILENO) || strcmp(argv[0], "enqueue") == 0,
-	    verbose);
+	log_init(log_dest(argv[0], verbose), verbose);
 	/* A receiver that dies must show up as EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	/* Reports, the ledger, quarantined files: for root's eyes only. */

@@ -52,10 +52,12 @@ probe(const char *devnode, struct medium *m, const char **why)
 	blkid_free_probe(pr);
 	if (rc == -2)
 		return *why = "more than one filesystem signature, refusing", 1;
+	/* A read error is not "no filesystem": the medium may well be
+	 * ours and broken, and the person at the box must be told. */
+	if (rc < 0)
+		return *why = "probe failed: cannot read it", -1;
 	if (rc == 1 || m->fstype[0] == '\0')
 		return *why = "no filesystem", 1;
-	if (rc < 0)
-		return *why = "probe failed", -1;
 	return 0;
 }
 
@@ -105,8 +107,9 @@ media_identify(const struct config *cfg, const char *devnode, struct medium *m,
 	memset(m, 0, sizeof *m);
 	snprintf(m->devnode, sizeof m->devnode, "%s", devnode);
 	snprintf(m->disk, sizeof m->disk, "%s", devnode);
+	/* Gone already (pulled at once): nothing to do, nothing to say. */
 	if (stat(devnode, &st) == -1)
-		return *why = strerror(errno), -1;
+		return *why = strerror(errno), errno == ENOENT ? 1 : -1;
 	if (!S_ISBLK(st.st_mode))
 		return *why = "not a block device", 1;
 	udev_props(st.st_rdev, m);
@@ -120,8 +123,9 @@ media_identify(const struct config *cfg, const char *devnode, struct medium *m,
 		return *why = "transport label on a filesystem the agent does not mount", 1;
 	if (m->cfg->role == ROLE_BACKUP && strcmp(m->fstype, "zfs_member") != 0)
 		return *why = "backup label on something that is not a zfs pool member", 1;
-	if (m->cfg->role == ROLE_BACKUP && m->uuid[0] == '\0')
-		return *why = "zfs pool member without a pool guid", 1;
+	if (m->cfg->role == ROLE_BACKUP && (m->uuid[0] == '\0' ||
+	    strspn(m->uuid, "0123456789") != strlen(m->uuid)))
+		return *why = "zfs pool member without a numeric pool guid", 1;
 	return 0;
 }
 

@@ -19,8 +19,9 @@ nncp_run(const struct config *cfg, const char *tool, const char *nncp_cfg,
     const char *const *args, struct buf *out)
 {
 	char *argv[NNCP_ARGV_MAX], *bin = xasprintf("%s/%s", cfg->nncp_bin_dir, tool);
-	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, cfg->timeout_nncp,
-		cfg->nncp_user, 0 };
+	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_NULL,
+		.stdout_fd = CHILD_NULL, .timeout = cfg->timeout_nncp,
+		.user = cfg->nncp_user };
 	size_t n = 0;
 	int status, rc;
 

@@ -134,9 +134,10 @@ recv_write(struct pipeline *p, const unsigned char *b, size_t n)
 
 /* What the walk lets through is gathered into megabyte writes. */
 static int
-stage_push(void *arg, const unsigned char *b, size_t n)
+stage_push(void *arg, const void *data, size_t n)
 {
 	struct pipeline *p = arg;
+	const unsigned char *b = data;
 
 	while (n > 0 && p->state == ST_RECEIVE) {
 		size_t room = STAGE_SIZE - p->fill;

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,63 +194,121 @@ add_file(struct queue *qu, const char *root, int auth, const char *host,
 	return 0;
 }
 
+/* Where a scan looks, and whether its files come from "enqueue". */
+struct scan {
+	struct queue *qu;
+	const char *root;
+	int auth;     /* the exec queue: NNCP authenticated the senders */
+	uid_t nncp;   /* the NNCP user, who may own the exec queue's folders */
+};
+
+/* The exec queue vouches for its files, so nobody but root and the
+ * NNCP user (who runs "enqueue") may be able to put files there: its
+ * folders are checked as strictly as the state folder. */
 static int
-scan_host(struct queue *qu, const char *incoming, int auth, int infd,
-    const char *host)
+trusted_folder(const struct scan *sc, int fd, const char *path)
+{
+	struct stat st;
+
+	if (!sc->auth)
+		return 0;
+	if (fstat(fd, &st) == -1) {
+		log_warn("queue: stat %s", path);
+		return -1;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != sc->nncp)) {
+		log_warnx("queue: %s: writable by group or others, or owned by "
+		    "neither root nor the NNCP user: not taking the exec queue", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+scan_host(const struct scan *sc, int infd, const char *host)
 {
 	struct dirent *de;
 	struct stat st;
+	char *path = xasprintf("%s/%s", sc->root, host);
 	DIR *d;
-	int fd;
+	int fd, rc = 0;
 
 	fd = openat(infd, host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		log_warn("queue: %s/%s: not a folder, skipped", incoming, host);
+		log_warn("queue: %s: not a folder, skipped", path);
 		if (fd != -1)
 			close(fd);
-		return 0;
+		free(path);
+		return sc->auth ? -1 : 0;
 	}
-	while ((de = readdir(d)) != NULL) {
+	if (trusted_folder(sc, fd, path) == -1)
+		rc = -1;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || !queue_is_candidate(de->d_name))
 			continue;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode)) {
-			log_warnx("queue: %s/%s/%s: not a regular file, skipped",
-			    incoming, host, de->d_name);
+			log_warnx("queue: %s/%s: not a regular file, skipped", path,
+			    de->d_name);
 			continue;
 		}
-		add_file(qu, incoming, auth, host, de->d_name, st.st_size);
+		add_file(sc->qu, sc->root, sc->auth, host, de->d_name, st.st_size);
 	}
 	closedir(d);
-	return 0;
+	free(path);
+	return rc;
 }
 
-/* Adds the files under ROOT/HOST/ to QU.  AUTH marks the folder that
- * only "enqueue" writes, whose senders NNCP authenticated.  A missing
- * folder is an empty queue. */
-int
-queue_scan(const char *root, int auth, struct queue *qu)
+/* Adds the files under ROOT/HOST/ to QU.  A missing folder is an empty
+ * queue. */
+static int
+scan(const struct scan *sc)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int fd, rc;
 
-	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(sc->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    (sc->auth ? O_NOFOLLOW : 0));
 	if (fd == -1 && errno == ENOENT) {
-		log_debug("queue: %s does not exist", root);
+		log_debug("queue: %s does not exist", sc->root);
 		return 0;
 	}
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		log_warn("queue: open %s", root);
+		log_warn("queue: open %s", sc->root);
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			scan_host(qu, root, auth, fd, de->d_name);
+	rc = trusted_folder(sc, fd, sc->root);
+	while (rc == 0 && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && scan_host(sc, fd, de->d_name) == -1)
+			rc = -1;
 	closedir(d);
-	return 0;
+	return rc;
+}
+
+/* An incoming folder: whatever is there is unauthenticated. */
+int
+queue_scan(const char *root, struct queue *qu)
+{
+	struct scan sc = { qu, root, 0, 0 };
+
+	return scan(&sc);
+}
+
+/* The exec queue, which only "enqueue" writes, after NNCP authenticated
+ * the sender (ingest.exec_queue). */
+int
+queue_scan_exec(const struct config *cfg, struct queue *qu)
+{
+	struct scan sc = { qu, cfg->exec_queue, 1, 0 };
+	struct passwd *pw = getpwnam(cfg->nncp_user);
+
+	if (pw != NULL)
+		sc.nncp = pw->pw_uid;
+	return scan(&sc);
 }
 
 static int
@@ -301,42 +360,87 @@ queue_free(struct queue *qu)
 	memset(qu, 0, sizeof *qu);
 }
 
+/* The folder F was found in, opened without following a symbolic
+ * link: the NNCP user owns INCOMING and could swap HOST for a link to
+ * another folder between the scan and now.  Every later step on F
+ * (open, remove, move) goes through this descriptor. */
+static int
+host_dir(const struct queue_file *f)
+{
+	int in, dir, saved;
+
+	in = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (in == -1)
+		return -1;
+	dir = openat(in, f->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	saved = errno;
+	close(in);
+	errno = saved;
+	return dir;
+}
+
+/* Opens NAME in DIR for reading only if it is a regular file: not
+ * through a symbolic link, and a FIFO or a device planted there must
+ * neither block nor be read. */
+static int
+open_regular(int dir, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, 0) == -1) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 int
 queue_remove(const struct queue_file *f)
 {
-	if (unlink(f->path) == -1) {
+	int dir = host_dir(f), rc = -1;
+
+	if (dir != -1 && unlinkat(dir, f->name, 0) == 0)
+		rc = 0;
+	if (rc == -1)
 		log_warn("queue: remove %s", f->path);
-		return -1;
-	}
-	return 0;
+	if (dir != -1)
+		close(dir);
+	return rc;
 }
 
+/* Copies NAME from SRC to a new TO in DST (another filesystem). */
 static int
-copy_file(const char *from, const char *to)
+copy_file(int src, const char *name, int dst, const char *to)
 {
 	char b[65536];
 	int in, out, rc = -1;
 	ssize_t n;
 
-	in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in == -1)
+	if ((in = open_regular(src, name)) == -1)
 		return -1;
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	out = openat(dst, to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (out == -1) {
 		close(in);
 		return -1;
 	}
 	while ((n = read(in, b, sizeof b)) > 0)
 		if (write_all(out, b, (size_t)n) == -1)
-			goto out;
+			break;
 	if (n == 0 && fsync(out) == 0)
 		rc = 0;
-out:
 	close(in);
 	if (close(out) == -1)
 		rc = -1;
 	if (rc == -1)
-		unlink(to);
+		unlinkat(dst, to, 0);
 	return rc;
 }
 
@@ -351,51 +455,113 @@ name_hash(const char *s)
 	return h;
 }
 
-/* Where a file goes in quarantine: its own name, unless that and
- * ".reason" would not fit in a file name, or the name is taken. */
-static char *
-quarantine_target(const char *qdir, const char *name)
-{
-	char base[QUEUE_NAME_MAX + 1], *to;
-	int i;
+#define QUARANTINE_TRIES 100000
+#define REASON ".reason"
 
-	snprintf(base, sizeof base, "%s", name);
-	to = xasprintf("%s/%s", qdir, base);
-	for (i = 1; access(to, F_OK) == 0 && i < 1000; i++) {
-		free(to);
-		to = xasprintf("%s/%s.q%d", qdir, base, i);
-	}
-	if (strlen(strrchr(to, '/') + 1) + strlen(".reason") > QUEUE_NAME_MAX) {
-		free(to);
-		snprintf(base, sizeof base, "%.200s-%016llx", name,
-		    (unsigned long long)name_hash(name));
-		to = xasprintf("%s/%s", qdir, base);
-		for (i = 1; access(to, F_OK) == 0 && i < 1000; i++) {
-			free(to);
-			to = xasprintf("%s/%s.q%d", qdir, base, i);
-		}
-	}
-	return to;
+/* The Nth name to try for NAME in quarantine: NAME, then NAME.qN; a
+ * name too long for ".reason" to fit after it is shortened and tagged
+ * with its hash.  None ends in ".reason", so that a quarantined file is
+ * never taken for (or overwrites) the reason of another. */
+static int
+quarantine_name(const char *name, int n, char *out, size_t len)
+{
+	char suffix[16] = "";
+	size_t rl = strlen(REASON);
+	int w;
+
+	if (n > 0)
+		snprintf(suffix, sizeof suffix, ".q%d", n);
+	if (strlen(name) + strlen(suffix) + rl > QUEUE_NAME_MAX)
+		w = snprintf(out, len, "%.200s-%016llx%s", name,
+		    (unsigned long long)name_hash(name), suffix);
+	else
+		w = snprintf(out, len, "%s%s", name, suffix);
+	if (w < 0 || (size_t)w >= len)
+		return -1;
+	return (size_t)w >= rl && strcmp(out + w - rl, REASON) == 0 ? -1 : 0;
 }
 
+/* Creates TO.reason in QDIR, only if neither it nor TO exists. */
 static int
-write_reason(const char *to, const char *name, const char *reason)
+reserve(int qdir, const char *to, const char *text)
 {
-	char *path = xasprintf("%s.reason", to);
-	char *text = xasprintf("%s\nfile: %s\n", reason, name);
+	char *path = xasprintf("%s%s", to, REASON);
+	struct stat st;
 	int fd, rc = -1;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
+	if (fstatat(qdir, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		free(path);
+		errno = EEXIST;
+		return -1;
+	}
+	fd = openat(qdir, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (fd != -1 && write_all(fd, text, strlen(text)) == 0 && fsync(fd) == 0)
 		rc = 0;
-	if (rc == -1)
+	if (fd != -1 && close(fd) == -1)
+		rc = -1;
+	if (rc == -1 && fd != -1) {
 		log_warn("quarantine: write %s", path);
-	if (fd != -1)
-		close(fd);
+		unlinkat(qdir, path, 0);
+		errno = EIO;
+	}
 	free(path);
-	free(text);
 	return rc;
+}
+
+static void
+unreserve(int qdir, const char *to)
+{
+	char *path = xasprintf("%s%s", to, REASON);
+
+	unlinkat(qdir, path, 0);
+	free(path);
+}
+
+/* Moves NAME from SRC to TO in QDIR without ever replacing a file
+ * there; 1 when TO turned out to be taken. */
+static int
+move_noreplace(int src, const char *name, int qdir, const char *to)
+{
+	if (renameat2(src, name, qdir, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return 1;
+	/* Another filesystem, or one that cannot promise not to replace. */
+	if (errno != EXDEV && errno != EINVAL)
+		return -1;
+	if (copy_file(src, name, qdir, to) == -1)
+		return errno == EEXIST ? 1 : -1;
+	if (unlinkat(src, name, 0) == 0)
+		return 0;
+	unlinkat(qdir, to, 0);
+	return -1;
+}
+
+/* Puts F under QDIR with its reason beside it; the name used goes to
+ * TO.  Never overwrites an earlier quarantined file or reason. */
+static int
+quarantine_into(int qdir, int src, const struct queue_file *f,
+    const char *text, char *to, size_t len)
+{
+	int n, rc;
+
+	for (n = 0; n < QUARANTINE_TRIES; n++) {
+		if (quarantine_name(f->name, n, to, len) == -1)
+			continue;
+		if (reserve(qdir, to, text) == -1) {
+			if (errno == EEXIST)
+				continue;
+			return -1;
+		}
+		if ((rc = move_noreplace(src, f->name, qdir, to)) == 0)
+			return 0;
+		unreserve(qdir, to);
+		if (rc == -1)
+			return -1;
+	}
+	errno = ENOSPC;
+	return -1;
 }
 
 /* Moves the file under STATE/quarantine/HOST/ and writes the reason
@@ -406,30 +572,46 @@ queue_quarantine(const char *state_dir, const struct queue_file *f,
 {
 	const char *host = queue_valid_host(f->host) ? f->host : "_invalid-host";
 	char *top = xasprintf("%s/quarantine", state_dir);
-	char *qdir = xasprintf("%s/%s", top, host);
-	char *to = NULL;
-	int rc = -1;
+	char *qpath = xasprintf("%s/%s", top, host), *text = NULL;
+	char r[ESCAPED_MAX(1024)], n[ESCAPED_MAX(QUEUE_NAME_MAX)];
+	char to[QUEUE_NAME_MAX + 1];
+	int qdir = -1, src = -1, rc = -1;
 
-	if (mkdir_private(top) == -1 || mkdir_private(qdir) == -1)
+	if (mkdir_private(top) == -1 || mkdir_private(qpath) == -1)
 		goto out;
-	to = quarantine_target(qdir, f->name);
-	if (write_reason(to, f->name, reason) == -1)
+	qdir = open(qpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	src = host_dir(f);
+	text = xasprintf("%s\nfile: %s\n", str_escape(r, sizeof r, reason),
+	    str_escape(n, sizeof n, f->name));
+	if (qdir == -1 || src == -1 ||
+	    quarantine_into(qdir, src, f, text, to, sizeof to) == -1) {
+		log_warn("quarantine: move %s to %s", f->path, qpath);
 		goto out;
-	if (rename(f->path, to) == -1) {
-		if (errno != EXDEV || copy_file(f->path, to) == -1 ||
-		    unlink(f->path) == -1) {
-			log_warn("quarantine: move %s to %s", f->path, to);
-			goto out;
-		}
 	}
-	fsync_dir(qdir);
-	log_warnx("quarantine: %s moved to %s: %s", f->path, to, reason);
+	fsync(qdir);
+	log_warnx("quarantine: %s moved to %s/%s: %s", f->path, qpath, to, reason);
 	rc = 0;
 out:
+	if (qdir != -1)
+		close(qdir);
+	if (src != -1)
+		close(src);
 	free(top);
-	free(qdir);
-	free(to);
+	free(qpath);
+	free(text);
 	return rc;
+}
+
+/* Does the open queue file hold a zfs or zstd stream as it is, not an
+ * OpenPGP message?  From its first bytes. */
+int
+queue_unencrypted(int fd)
+{
+	unsigned char b[16];
+	ssize_t n = pread(fd, b, sizeof b, 0);
+	enum stream_format f = n < 0 ? FORMAT_UNKNOWN : zstream_sniff(b, (size_t)n);
+
+	return f == FORMAT_ZFS || f == FORMAT_ZSTD;
 }
 
 /* Opens a queue file for reading without following a symbolic link in
@@ -438,27 +620,13 @@ out:
 int
 queue_open(const struct queue_file *f)
 {
-	int in = -1, dir = -1, fd = -1;
-	struct stat st;
+	int dir = host_dir(f), fd = -1;
 
-	in = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (in != -1)
-		dir = openat(in, f->host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
 	if (dir != -1)
-		fd = openat(dir, f->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
+		fd = open_regular(dir, f->name);
 	if (fd == -1)
 		log_warn("queue: open %s", f->path);
-	else if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_warnx("queue: %s: not a regular file", f->path);
-		close(fd);
-		fd = -1;
-	} else
-		fcntl(fd, F_SETFL, 0);
 	if (dir != -1)
 		close(dir);
-	if (in != -1)
-		close(in);
 	return fd;
 }

@@ -19,7 +19,7 @@ struct slot {
 };
 
 struct relay {
-	relay_fn fn;
+	byte_sink fn;
 	void *arg;
 	struct slot *slots;
 	size_t nslots;
@@ -62,7 +62,7 @@ relay_loop(void *arg)
 }
 
 struct relay *
-relay_start(relay_fn fn, void *arg, size_t nslots, size_t cap)
+relay_start(byte_sink fn, void *arg, size_t nslots, size_t cap)
 {
 	struct relay *r = xcalloc(1, sizeof *r);
 	size_t i;

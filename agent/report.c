@@ -1,7 +1,7 @@
 /*
  * The per-run report: STATE/reports/YYYYMMDDTHHMMSSZ-PID.txt, one line
  * per queue file: name, outcome, bytes, seconds, reason, separated by
- * tabs.  Names are untrusted, so control characters are replaced.
+ * tabs.  Names and reasons are untrusted, so they are escaped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +48,9 @@ report_open(const char *state_dir)
 static void
 put_clean(FILE *f, const char *s)
 {
-	for (; *s != '\0'; s++)
-		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+	char e[ESCAPED_MAX(1024)];
+
+	fputs(str_escape(e, sizeof e, s), f);
 }
 
 void

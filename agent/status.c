@@ -54,6 +54,19 @@ kv_get(const struct kv *kv, int n, const char *key)
 	return "";
 }
 
+/* What status shows comes from files and names that media, streams
+ * and senders made: escaped, in a few rotating buffers so that one
+ * printf can take several. */
+static const char *
+esc(const char *s)
+{
+	static char bufs[8][ESCAPED_MAX(700)];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+
+	return str_escape(b, sizeof bufs[0], s);
+}
+
 static void
 json_str(const char *s)
 {
@@ -95,13 +108,13 @@ status_light(const struct config *cfg, int json)
 	when(atoll(kv_get(kv, n, "time")), t, sizeof t);
 	if (json) {
 		printf("\"light\":{\"state\":");
-		json_str(n ? kv_get(kv, n, "state") : "unknown");
+		json_str(n ? esc(kv_get(kv, n, "state")) : "unknown");
 		printf(",\"since\":%lld,\"message\":", atoll(kv_get(kv, n, "time")));
-		json_str(kv_get(kv, n, "message"));
+		json_str(esc(kv_get(kv, n, "message")));
 		printf("}");
 	} else
-		printf("light: %s since %s%s%s\n", n ? kv_get(kv, n, "state") :
-		    "unknown", t, n ? ": " : "", kv_get(kv, n, "message"));
+		printf("light: %s since %s%s%s\n", n ? esc(kv_get(kv, n, "state")) :
+		    "unknown", t, n ? ": " : "", esc(kv_get(kv, n, "message")));
 	free(path);
 }
 
@@ -113,8 +126,8 @@ status_queue(const struct config *cfg, int json)
 	int first = 1;
 
 	memset(&q, 0, sizeof q);
-	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
-	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+	if (queue_scan(cfg->incoming, &q) == -1 ||
+	    queue_scan_exec(cfg, &q) == -1)
 		queue_free(&q);
 	queue_sort(&q);
 	printf(json ? ",\"queue\":[" : "queue: %zu file(s)\n", q.nfiles);
@@ -133,7 +146,7 @@ status_queue(const struct config *cfg, int json)
 			}
 		if (json) {
 			printf("%s{\"host\":", first ? "" : ",");
-			json_str(q.files[i].host);
+			json_str(esc(q.files[i].host));
 			printf(",\"files\":%d,\"bytes\":%lld,\"oldest\":%lld}", count,
 			    bytes, (long long)q.files[i].qn.seconds);
 		} else {
@@ -141,7 +154,7 @@ status_queue(const struct config *cfg, int json)
 
 			when(q.files[i].qn.seconds, t, sizeof t);
 			printf("  %-20s %d file(s), %lld bytes, oldest from %s\n",
-			    q.files[i].host, count, bytes, t);
+			    esc(q.files[i].host), count, bytes, t);
 		}
 		first = 0;
 	}
@@ -184,21 +197,22 @@ status_disks(const struct config *cfg, int json)
 
 		if (k > 0 && json) {
 			printf("%s{\"pool\":", first ? "" : ",");
-			json_str(kv_get(kv, k, "pool"));
+			json_str(esc(kv_get(kv, k, "pool")));
 			printf(",\"guid\":");
-			json_str(kv_get(kv, k, "guid"));
+			json_str(esc(kv_get(kv, k, "guid")));
 			printf(",\"last_seen\":%lld,\"result\":",
 			    atoll(kv_get(kv, k, "last_seen")));
-			json_str(kv_get(kv, k, "result"));
+			json_str(esc(kv_get(kv, k, "result")));
 			printf(",\"received\":%d,\"message\":",
 			    atoi(kv_get(kv, k, "received")));
-			json_str(kv_get(kv, k, "message"));
+			json_str(esc(kv_get(kv, k, "message")));
 			printf("}");
 			first = 0;
 		} else if (k > 0) {
 			when(atoll(kv_get(kv, k, "last_seen")), t, sizeof t);
-			printf("  %-16s last here %s: %s, %s\n", kv_get(kv, k, "pool"),
-			    t, kv_get(kv, k, "result"), kv_get(kv, k, "message"));
+			printf("  %-16s last here %s: %s, %s\n",
+			    esc(kv_get(kv, k, "pool")), t, esc(kv_get(kv, k, "result")),
+			    esc(kv_get(kv, k, "message")));
 		}
 		free(path);
 		free(names[i]);
@@ -236,14 +250,15 @@ status_quarantine(const struct config *cfg, int json)
 					fclose(f);
 				if (json) {
 					printf("%s{\"host\":", first ? "" : ",");
-					json_str(hosts[h]);
+					json_str(esc(hosts[h]));
 					printf(",\"file\":");
-					json_str(names[i]);
+					json_str(esc(names[i]));
 					printf(",\"reason\":");
-					json_str(reason);
+					json_str(esc(reason));
 					printf("}");
 				} else
-					printf("  %s/%s: %s\n", hosts[h], names[i], reason);
+					printf("  %s/%s: %s\n", esc(hosts[h]),
+					    esc(names[i]), esc(reason));
 				first = 0;
 				total++;
 				free(rp);
@@ -294,19 +309,19 @@ status_runs(const struct config *cfg, int json)
 		when(atoll(fld[0]), t, sizeof t);
 		if (json) {
 			printf("%s{\"time\":%lld,\"device\":", i ? "," : "", atoll(fld[0]));
-			json_str(fld[1]);
+			json_str(esc(fld[1]));
 			printf(",\"label\":");
-			json_str(fld[2]);
+			json_str(esc(fld[2]));
 			printf(",\"role\":");
-			json_str(fld[3]);
+			json_str(esc(fld[3]));
 			printf(",\"outcome\":");
-			json_str(fld[4]);
+			json_str(esc(fld[4]));
 			printf(",\"message\":");
-			json_str(fld[5]);
+			json_str(esc(fld[5]));
 			printf("}");
 		} else
-			printf("  %s  %-9s %-12s %-12s %s\n", t, fld[3], fld[2], fld[4],
-			    fld[5]);
+			printf("  %s  %-9s %-12s %-12s %s\n", t, esc(fld[3]),
+			    esc(fld[2]), esc(fld[4]), esc(fld[5]));
 	}
 	if (n == 0 && !json)
 		printf("  none yet\n");
@@ -391,8 +406,8 @@ status_rotation(const struct config *cfg, int json)
 	size_t i;
 
 	memset(&q, 0, sizeof q);
-	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
-	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+	if (queue_scan(cfg->incoming, &q) == -1 ||
+	    queue_scan_exec(cfg, &q) == -1)
 		queue_free(&q);
 	if (ledger_load(cfg->state_dir, &l) == -1)
 		memset(&l, 0, sizeof l);

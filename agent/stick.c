@@ -50,12 +50,14 @@ note(struct stick *s, int problem, const char *fmt, ...) ATTR_PRINTF(3, 4);
 static void
 note(struct stick *s, int problem, const char *fmt, ...)
 {
-	char line[1024];
+	char raw[1024], line[ESCAPED_MAX(1024)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	/* The report is read on another machine's terminal. */
+	str_escape(line, sizeof line, raw);
 	if (problem) {
 		s->problems++;
 		log_warnx("stick: %s", line);
@@ -82,6 +84,24 @@ stick_clear_stale(struct stick *s)
 		log_warn("stick: unmount %s", s->mnt);
 }
 
+/* The mount was refused with EINVAL.  If it works without nosymfollow,
+ * the kernel does not know that flag (before Linux 5.10): the stick is
+ * refused, since NNCP would then follow its symbolic links (a
+ * recipient folder that points into the spool, for one). */
+static void
+refuse_without_nosymfollow(struct stick *s, const char *type,
+    unsigned long flags, const char *data)
+{
+	if (mount(s->m->devnode, s->mnt, type, flags & ~MS_NOSYMFOLLOW,
+	    data) == -1)
+		return;
+	log_warnx("stick: %s mounts only without nosymfollow (this kernel "
+	    "lacks it; Linux 5.10 or later has it): refusing the stick, whose "
+	    "symbolic links would be followed", s->m->devnode);
+	if (umount2(s->mnt, 0) == -1 && umount2(s->mnt, MNT_DETACH) == -1)
+		log_warn("stick: unmount %s", s->mnt);
+}
+
 static int
 stick_mount(struct stick *s)
 {
@@ -100,9 +120,12 @@ stick_mount(struct stick *s)
 		return -1;
 	}
 	stick_clear_stale(s);
-	if (mount(s->m->devnode, s->mnt, type, flags, data) == -1 &&
-	    (errno != EINVAL || mount(s->m->devnode, s->mnt, type,
-	    flags & ~MS_NOSYMFOLLOW, data) == -1)) {
+	if (mount(s->m->devnode, s->mnt, type, flags, data) == -1) {
+		int saved = errno;
+
+		if (saved == EINVAL)
+			refuse_without_nosymfollow(s, type, flags, data);
+		errno = saved;
 		log_warn("stick: mount %s (%s) on %s", s->m->devnode, type, s->mnt);
 		rmdir(s->mnt);
 		return -1;
@@ -226,22 +249,14 @@ owner_load(struct stick *s)
 static int
 owner_save(const struct stick *s)
 {
-	char *path = owner_path(s, 1), *tmp;
-	FILE *f;
-	int rc = -1;
+	char *path = owner_path(s, 1), *text;
+	int rc;
 
 	if (path == NULL)
 		return -1;
-	tmp = xasprintf("%s.tmp", path);
-	if ((f = fopen(tmp, "we")) != NULL) {
-		fprintf(f, "%u %u\n", (unsigned)s->orig_uid, (unsigned)s->orig_gid);
-		rc = fflush(f) == EOF || fsync(fileno(f)) == -1 ? -1 : 0;
-		if (fclose(f) == EOF || rc == -1 || rename(tmp, path) == -1)
-			rc = -1;
-	}
-	if (rc == -1)
-		log_warn("stick: write %s", path);
-	free(tmp);
+	text = xasprintf("%u %u\n", (unsigned)s->orig_uid, (unsigned)s->orig_gid);
+	rc = file_replace(path, text, strlen(text));
+	free(text);
 	free(path);
 	return rc;
 }
@@ -325,8 +340,8 @@ count_queued(const struct config *cfg)
 	int n;
 
 	memset(&q, 0, sizeof q);
-	if (queue_scan(cfg->incoming, 0, &q) == -1 ||
-	    queue_scan(cfg->exec_queue, 1, &q) == -1)
+	if (queue_scan(cfg->incoming, &q) == -1 ||
+	    queue_scan_exec(cfg, &q) == -1)
 		n = -1;
 	else
 		n = (int)q.nfiles;
@@ -384,6 +399,37 @@ stick_disks(struct stick *s, int *reboot)
 	free(disks);
 }
 
+/* The report's file on the stick, created or emptied; only a regular
+ * file of its own: a FIFO named like it must not block the run (the
+ * open fails at once without a reader), and a symbolic link, a device
+ * or a file hard-linked to another on the stick is left alone. */
+static int
+open_report(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0644);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		log_warnx("stick: %s is not a regular file of its own; not "
+		    "writing the report", path);
+		close(fd);
+		errno = EEXIST;
+		return -1;
+	}
+	if (ftruncate(fd, 0) == -1 || fcntl(fd, F_SETFL, 0) == -1) {
+		close(fd);
+		return -1;
+	}
+	/* Readable on the machine that reads the stick next (vfat may
+	 * refuse: its modes come from the mount). */
+	(void)fchmod(fd, 0644);
+	return fd;
+}
+
 static int
 stick_write_report(struct stick *s)
 {
@@ -394,10 +440,7 @@ stick_write_report(struct stick *s)
 
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	/* Readable on the machine that reads the stick next. */
-	if (fd != -1)
-		(void)fchmod(fd, 0644);
+	fd = open_report(path);
 	if (fd == -1 || dprintf(fd, "airgap-agent report, %s\n\n%s", stamp,
 	    s->report.data ? s->report.data : "") < 0 || fsync(fd) == -1) {
 		log_warn("stick: write %s", path);

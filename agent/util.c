@@ -184,6 +184,40 @@ mkdir_private(const char *dir)
 	return 0;
 }
 
+/* Text from outside (file names, labels, stream names) on its way to a
+ * terminal, a log or a file of lines and fields: a control character
+ * or a byte outside ASCII becomes \xNN, so that nothing can move the
+ * cursor or fake a line or a field.  A backslash stays as it is, which
+ * makes escaping twice the same as once (status shows files written
+ * escaped already).  OUT always ends in a NUL; an escape is never cut
+ * in half.  Returns OUT. */
+char *
+str_escape(char *out, size_t len, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (len == 0)
+		return out;
+	for (; *in != '\0'; in++) {
+		unsigned char c = (unsigned char)*in;
+		int plain = c >= 0x20 && c < 0x7f;
+
+		if (o + (plain ? 1 : 4) >= len)
+			break;
+		if (plain) {
+			out[o++] = (char)c;
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	out[o] = '\0';
+	return out;
+}
+
 int
 fsync_dir(const char *dir)
 {

@@ -115,14 +115,55 @@ watch_remember(struct watch *w, const struct media_event *ev)
 	return s;
 }
 
+/* A handle run outlived timeouts.handle: it and its children are
+ * stopped.  A process of it that does not die is stuck in the kernel
+ * (a hung disk or pool): the light asks for a reboot.  Otherwise it is
+ * an error: the run may have left the stick mounted or the pool
+ * imported, so the light must not go back to idle either. */
+static void
+watch_deadline(struct watch *w, struct child *c, const struct media_event *ev)
+{
+	struct medium m;
+	char msg[512];
+	int left;
+
+	log_warnx("watch: %s: handle still running after %d s (timeouts.handle), "
+	    "stopping it", ev->devnode, w->cfg->timeout_handle);
+	child_kill(c);
+	left = child_group_left(c);
+	memset(&m, 0, sizeof m);
+	snprintf(m.devnode, sizeof m.devnode, "%s", ev->devnode);
+	snprintf(m.label, sizeof m.label, "%s", ev->label);
+	m.cfg = config_medium(w->cfg, ev->label);
+	if (left > 0) {
+		snprintf(msg, sizeof msg, "%s: not done after %d s, and %d of its "
+		    "processes do not die (a hung disk or pool): reboot before "
+		    "trusting this medium", ev->devnode, w->cfg->timeout_handle,
+		    left);
+		indicator_set(w->cfg, IND_REBOOT, msg);
+		handle_log_run(w->cfg, &m, "needs-reboot", msg);
+	} else {
+		snprintf(msg, sizeof msg, "%s: not done after %d s, stopped; it may "
+		    "still be mounted or imported: see status before pulling it",
+		    ev->devnode, w->cfg->timeout_handle);
+		indicator_set(w->cfg, IND_ERROR, msg);
+		handle_log_run(w->cfg, &m, "error", msg);
+	}
+}
+
 /* "handle" logs for itself; its stderr (the drawing of the light, and
- * with -v its log) goes where the daemon's goes. */
+ * with -v its log) goes where the daemon's goes.  It runs in a process
+ * group of its own, under timeouts.handle: a run that outlives it is
+ * stopped with everything it started, so that nothing on a medium (a
+ * FIFO, a hung disk) keeps the daemon from the next one. */
 static int
-watch_handle(struct watch *w, const char *devnode)
+watch_handle(struct watch *w, const struct media_event *ev)
 {
 	char *argv[] = { (char *)w->self, "-c", (char *)w->cfg_path, "handle",
-		(char *)devnode, NULL, NULL };
-	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, 0, NULL, 1 };
+		(char *)ev->devnode, NULL, NULL };
+	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_NULL,
+		.stdout_fd = CHILD_NULL, .share_stderr = 1, .own_group = 1 };
+	struct child *c;
 	char s[64];
 	int status;
 
@@ -130,12 +171,18 @@ watch_handle(struct watch *w, const char *devnode)
 		memmove(argv + 2, argv + 1, 4 * sizeof *argv);
 		argv[1] = "-v";
 	}
-	log_info("watch: handing %s over", devnode);
-	if (child_run(&o, NULL, &status) == -1) {
-		log_warnx("watch: could not run handle for %s", devnode);
+	log_info("watch: handing %s over", ev->devnode);
+	if ((c = child_start(&o)) == NULL) {
+		log_warnx("watch: could not run handle for %s", ev->devnode);
 		return EXIT_FAILED;
 	}
-	log_info("watch: %s: handle %s", devnode,
+	if (child_wait(c, w->cfg->timeout_handle, &status) == -1) {
+		watch_deadline(w, c, ev);
+		child_free(c);
+		return EXIT_FAILED;
+	}
+	child_free(c);
+	log_info("watch: %s: handle %s", ev->devnode,
 	    child_status_str(status, s, sizeof s));
 	return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAILED;
 }
@@ -160,7 +207,7 @@ watch_event(struct watch *w, const struct media_event *ev)
 		log_debug("watch: %s %s: seen already", ev->action, ev->devnode);
 		return;
 	}
-	s->ours = watch_handle(w, ev->devnode) != EXIT_NOT_OURS;
+	s->ours = watch_handle(w, ev) != EXIT_NOT_OURS;
 }
 
 static void

@@ -59,7 +59,8 @@ zfs_hung(void)
 static int
 run_for(char **argv, struct buf *out, int timeout)
 {
-	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, timeout, NULL, 0 };
+	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_NULL,
+		.stdout_fd = CHILD_NULL, .timeout = timeout };
 	int status;
 
 	if (zfs_hung_seen)
@@ -278,7 +279,8 @@ struct child *
 zfs_receive_start(const struct config *cfg, const char *ds)
 {
 	char *argv[ARGV_MAX];
-	struct child_opts o = { argv, CHILD_PIPE, CHILD_NULL, 0, NULL, 0 };
+	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_PIPE,
+		.stdout_fd = CHILD_NULL };
 
 	build_argv(argv, cfg->zfs, (const char *const[]){ "receive", NULL },
 	    cfg->receive_args, (const char *const[]){ ds, NULL });

@@ -13,7 +13,6 @@
 #include "airgap-agent.h"
 
 #define DRR_BEGIN_NAME 56
-#define HEAD_PAYLOAD_MAX (16u * 1024 * 1024)
 
 uint32_t
 zstream_get32(const unsigned char *p, int swap)
@@ -75,7 +74,7 @@ parse_compound(const unsigned char *buf, size_t len, uint32_t payload,
 	uint32_t inner_payload;
 	int inner_swap;
 
-	if (payload > HEAD_PAYLOAD_MAX)
+	if (payload > ZSTREAM_BEGIN_PAYLOAD_MAX)
 		return *why = "begin record payload too large", -1;
 	if (len < off + 2 * ZSTREAM_RECORD)
 		return ZSTREAM_NEED_MORE;

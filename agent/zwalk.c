@@ -37,7 +37,6 @@
 
 #include "airgap-agent.h"
 
-#define BEGIN_PAYLOAD_MAX (16u * 1024 * 1024)
 #define SUBS_MAX (1u << 20)
 
 /* Feature flags of a begin record (drr_versioninfo >> 2), the ones that
@@ -183,7 +182,7 @@ begin_record(struct zwalk *w, unsigned hdrtype)
 	if ((rec64(w, 16) & 3) != hdrtype)
 		return walk_fail(w, "unexpected stream header type");
 	w->payload = rec32(w, 4);
-	if (w->payload > BEGIN_PAYLOAD_MAX)
+	if (w->payload > ZSTREAM_BEGIN_PAYLOAD_MAX)
 		return walk_fail(w, "begin record payload too large");
 	if (hdrtype != ZSTREAM_SUBSTREAM)
 		return 0;
@@ -359,7 +358,7 @@ min_size(uint64_t a, size_t b)
 /* Passes a payload's bytes on, unless its substream is left out. */
 static int
 feed_payload(struct zwalk *w, const unsigned char *b, size_t n,
-    zwalk_emit emit, void *arg)
+    byte_sink emit, void *arg)
 {
 	if (w->hash != NULL)
 		hash_update(w->hash, b, n);
@@ -375,7 +374,7 @@ feed_payload(struct zwalk *w, const unsigned char *b, size_t n,
  * when EMIT failed. */
 int
 zwalk_feed(struct zwalk *w, const unsigned char *b, size_t n,
-    zwalk_emit emit, void *arg)
+    byte_sink emit, void *arg)
 {
 	while (n > 0) {
 		size_t take;
@@ -422,7 +421,7 @@ zwalk_end(const struct zwalk *w)
 /* Hands the held-back end record to EMIT: for the caller to do only
  * once the whole file proved genuine. */
 int
-zwalk_release(struct zwalk *w, zwalk_emit emit, void *arg)
+zwalk_release(struct zwalk *w, byte_sink emit, void *arg)
 {
 	if (zwalk_end(w) == -1 || !w->holding)
 		return walk_fail(w, zwalk_error(w) ? zwalk_error(w) :

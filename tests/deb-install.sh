@@ -311,6 +311,10 @@ for want in 'name = "alice"; require_signature = true;' \
     'label = "NNCPSTICK\*"; role = "transport";' 'label = "bakdisk\*"; role = "backup";'; do
 	grep -q "$want" "$work/out" || fail "check after the edits lacks '$want': $(cat "$work/out")"
 done
+# No keys imported yet: check says so, and reading creates no keyring.
+grep -q "keyring /root/.gnupg does not exist" "$work/out" ||
+    fail "check did not warn of the missing keyring: $(cat "$work/out")"
+[ ! -e "$root/root/.gnupg" ] || fail "check created /root/.gnupg"
 # Now the media entries are in effect: the same device relabelled as a
 # backup disk is refused for not being a pool member.
 e2label "$loop" bakdisk1

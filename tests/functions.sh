@@ -184,6 +184,38 @@ lab_pool_imported() {
 	zpool list -H -o name "$1" >/dev/null 2>&1
 }
 
+# The pool caches of zfs-fuse and of OpenZFS.  A pool listed there is
+# imported again (and mounted) when zfs-fuse starts next or the box
+# boots, even after its image is long gone (then FAULTED): the lab's
+# pools never go there (-o cachefile=none on every create and import,
+# and in the agent's import_args).
+LAB_POOL_CACHES=(/var/lib/zfs/zpool.cache /etc/zfs/zpool.cache)
+
+# lab_cached POOL: POOL is in a pool cache file.
+lab_cached() {
+	local f
+
+	for f in "${LAB_POOL_CACHES[@]}"; do
+		[ -f "$f" ] || continue
+		strings -n 3 "$f" | grep -qE -- "(^|[^[:alnum:]_.:-])$1\$" && return 0
+	done
+	return 1
+}
+
+# assert_not_cached POOL: POOL is in no pool cache, and if it is imported
+# its cachefile property says none.
+assert_not_cached() {
+	local cf
+
+	if lab_cached "$1"; then
+		lab_fail "pool $1 is in a pool cache (${LAB_POOL_CACHES[*]}): the next start would import it"
+	fi
+	lab_pool_imported "$1" || return 0
+	# zfs-fuse's zpool get has no -H.
+	cf=$(zpool get cachefile "$1" 2>/dev/null | awk 'NR == 2 { print $3 }')
+	[ "$cf" = none ] || lab_fail "pool $1 is imported with cachefile '$cf', not none"
+}
+
 # lab_pool_destroy POOL: destroy POOL if it exists.  zfs-fuse says "pool is
 # busy" for a while after heavy writes or an aborted receive: retry.
 lab_pool_destroy() {
@@ -191,7 +223,7 @@ lab_pool_destroy() {
 
 	if ! lab_pool_imported "$pool"; then
 		# The program under test may have exported it.
-		zpool import -d "$LAB" "$pool" >/dev/null 2>&1 || return 0
+		zpool import -o cachefile=none -d "$LAB" "$pool" >/dev/null 2>&1 || return 0
 	fi
 	for _ in $(seq 1 60); do
 		zfs list -H -r -o name "$pool" 2>/dev/null | sort -r |
@@ -251,6 +283,14 @@ lab_cleanup() {
 		"$hook" || rc=1
 	done
 
+	for pool in "${LAB_POOLS[@]}" "${LAB_DISK_POOLS[@]%% *}"; do
+		if lab_cached "$pool"; then
+			printf '%s: cleanup: pool %s left behind in the pool cache\n' \
+			    "$TS_NAME" "$pool" >&2
+			rc=1
+		fi
+	done
+
 	lab_zfs_stop
 
 	case $LAB in
@@ -285,7 +325,8 @@ lab_pool() {
 	fi
 	truncate -s 128M "$img"
 	LAB_POOLS+=("$name")
-	zpool create -m none "$name" "$img" || lab_die "zpool create $name failed"
+	zpool create -o cachefile=none -m none "$name" "$img" || lab_die "zpool create $name failed"
+	assert_not_cached "$name"
 }
 
 # ---------------------------------------------------------------------------
@@ -444,7 +485,7 @@ state_dir = "$STATE";
 zfs = {
   zpool = "$zpool_bin";
   zfs = "$zfs_bin";
-  import_args = [ ];
+  import_args = [ "-o", "cachefile=none" ];
   receive_args = [ "-u" ];
   create_args = [ "-o", "mountpoint=none" ];
 };
@@ -580,6 +621,11 @@ lab_queue() {
 
 # ---------------------------------------------------------------------------
 # running the program
+
+# What the program under strace runs with: the sanitizer build's leak
+# check cannot work under ptrace and would end the run with exit 134.
+# shellcheck disable=SC2034 # for the scenario scripts
+LAB_PTRACE_ASAN=ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 
 # lab_agent ARGS...: run `airgap-agent -c $CONF -v ARGS` in $LAB/run with
 # stdout and stderr in a log of its own.  Sets AGENT_RC and AGENT_LOG; never
@@ -1265,11 +1311,12 @@ lab_bakdisk() {
 	truncate -s "${2:-128}M" "$img"
 	lab_media_attach "$img"
 	DISK_DEV=$LAB_DEV
-	zpool create -m none "$name" "$DISK_DEV" >>"$LAB/logs/zpool.log" 2>&1 ||
+	zpool create -o cachefile=none -m none "$name" "$DISK_DEV" >>"$LAB/logs/zpool.log" 2>&1 ||
 	    lab_die "zpool create $name $DISK_DEV failed (see $LAB/logs/zpool.log)"
 	DISK_GUID=$(zpool list -H -o guid "$name") ||
 	    lab_die "cannot read the guid of $name"
 	LAB_DISK_POOLS+=("$name $DISK_GUID")
+	assert_not_cached "$name"
 	zpool export "$name" || lab_die "zpool export $name failed"
 	lab_udev_wait_pool "$DISK_DEV" "$name" "$DISK_GUID"
 	# shellcheck disable=SC2034 # for the scenario scripts
@@ -1299,7 +1346,7 @@ lab_udev_wait_pool() {
 
 # lab_bakdisk_import: import the backup disk's pool (by guid) to look at it.
 lab_bakdisk_import() {
-	zpool import "$DISK_GUID" >>"$LAB/logs/zpool.log" 2>&1 ||
+	zpool import -o cachefile=none "$DISK_GUID" >>"$LAB/logs/zpool.log" 2>&1 ||
 	    lab_fail "zpool import $DISK_GUID ($BAK_POOL) failed"
 }
 
@@ -1596,11 +1643,32 @@ lab_watch_wait() {
 	lab_fail "after $limit s, runs.log has $n run(s) for $label, expected $count"
 }
 
-# lab_watch_idle SECONDS: let the daemon see events for SECONDS, then wait
-# until no handle child runs.
-lab_watch_idle() {
-	sleep "$1"
-	for _ in $(seq 1 300); do
+# lab_watch_flush: wait until the daemon has taken every event udev has
+# sent so far, and no handle child runs.  Once udev has settled (every
+# event so far processed and sent), a medium that is not ours is plugged
+# in: the daemon reads events in order, so when its run for that medium
+# is logged, it has seen everything before.  The low "not mine" tone it
+# beeps is taken off the beeper file again.
+lab_watch_flush() {
+	local img=$LAB/flush.img dev size n0
+
+	[ -f "$img" ] || lab_stick_image -l "FLUSH${LAB_TAG}" "$img"
+	lab_settle
+	size=$(stat -c %s "$BEEPER")
+	n0=$(grep -c ": handle exited with 3$" "$LAB/logs/watch.log" || true)
+	lab_media_attach "$img"
+	dev=$LAB_DEV
+	for _ in $(seq 1 600); do
+		[ "$(grep -c "watch: $dev: handle exited with 3$" "$LAB/logs/watch.log")" -gt 0 ] &&
+		    [ "$(grep -c ": handle exited with 3$" "$LAB/logs/watch.log")" -gt "$n0" ] &&
+		    break
+		sleep 0.2
+	done
+	[ "$(grep -c ": handle exited with 3$" "$LAB/logs/watch.log")" -gt "$n0" ] ||
+	    lab_fail "the watch daemon did not get to the marker medium $dev within 120 s"
+	lab_media_detach "$dev"
+	truncate -s "$size" "$BEEPER"
+	for _ in $(seq 1 600); do
 		pgrep -P "$LAB_WATCH_PID" >/dev/null || return 0
 		sleep 0.2
 	done

@@ -30,10 +30,11 @@ demo_started_pids() {
 }
 
 # demo_leftovers: print whatever the demo left behind: files in DEMO_TMP,
-# loop devices on its files, mounts, pools and medium labels with its
-# tag, processes that name its folder, daemons it started.
+# loop devices on its files, mounts, pools (imported, or in a pool cache)
+# and medium labels with its tag, processes that name its folder, daemons
+# it started.
 demo_leftovers() {
-	local tag pid out=''
+	local tag pid f out=''
 
 	tag=$(demo_tag)
 	out=$out$(find "$DEMO_TMP" -mindepth 1 -maxdepth 1 | sed 's/^/file: /')
@@ -44,6 +45,11 @@ demo_leftovers() {
 	if [ -n "$tag" ]; then
 		out=$out$(zpool list -H -o name 2>/dev/null | grep -- "-$tag\$" |
 		    sed 's/^/pool: /' || true)
+		for f in "${LAB_POOL_CACHES[@]}"; do
+			[ -f "$f" ] || continue
+			out=$out$(strings -n 3 "$f" | grep -- "-$tag\$" |
+			    sed "s|^|in the pool cache $f: |" || true)
+		done
 		out=$out$(find /dev/disk/by-label -name "*$tag*" 2>/dev/null |
 		    sed 's/^/label: /')
 	fi

@@ -159,8 +159,9 @@ lf_detach() {
 # $LAB/altroot).
 lf_altroot() {
 	ALT=$LAB/altroot
-	lf_conf "s|^  import_args = \\[ \\];|  import_args = [ \"-R\", \"$ALT\" ];|"
-	grep -q "import_args = \\[ \"-R\"" "$CONF" || lab_die "could not set import_args"
+	lf_conf "s|^  import_args = \\[ \"-o\", \"cachefile=none\" \\];|  import_args = [ \"-o\", \"cachefile=none\", \"-R\", \"$ALT\" ];|"
+	grep -q "import_args = \\[ \"-o\", \"cachefile=none\", \"-R\"" "$CONF" ||
+	    lab_die "could not set import_args"
 }
 
 # lf_hostile_pool NAME: an empty pool NAME on a new loop device, made with
@@ -171,7 +172,7 @@ lf_hostile_pool() {
 	truncate -s 128M "$LAB/$1.img"
 	lab_media_attach "$LAB/$1.img"
 	hdev=$LAB_DEV
-	zpool create -m none -R "$LAB/mk" "$1" "$hdev" >>"$LAB/logs/zpool.log" 2>&1 ||
+	zpool create -o cachefile=none -m none -R "$LAB/mk" "$1" "$hdev" >>"$LAB/logs/zpool.log" 2>&1 ||
 	    lab_die "zpool create $1 failed"
 	hguid=$(zpool list -H -o guid "$1")
 	LAB_DISK_POOLS+=("$1 $hguid")
@@ -304,6 +305,8 @@ lf_py_watch() {
 #         proc TEXT [SEC] -- a process whose command line contains TEXT
 #                           runs (and still runs SEC seconds later)
 #   ACTION: pull DEV | kill (SIGKILL to the process found by "proc") |
+#           stop (SIGSTOP to the parent of the process found by "proc":
+#           the agent that started it, frozen at that very moment) |
 #           note (only say that the moment came)
 import fcntl, os, signal, struct, sys, time
 
@@ -370,6 +373,11 @@ with open(out, "a") as f:
         f.write("pulled: %s\n" % (hit,))
     elif action == "note":
         f.write("seen: %s\n" % (hit,))
+    elif action == "stop":
+        with open("/proc/%d/stat" % hit[0]) as st:
+            ppid = int(st.read().rsplit(")", 1)[1].split()[1])
+        os.kill(ppid, signal.SIGSTOP)
+        f.write("stopped %d, the parent of %d: %s\n" % (ppid, hit[0], hit[1]))
     else:
         try:
             os.kill(hit[0], signal.SIGKILL)

@@ -164,7 +164,7 @@ rot_import() {
 	rot_use "$1"
 	rot_imported "$1" && return 0
 	[ -n "${ROT_DEV[$1]}" ] || lab_die "rot_import: disk $1 is unplugged"
-	zpool import "${ROT_GUID[$1]}" >>"$LAB/logs/zpool.log" 2>&1 ||
+	zpool import -o cachefile=none "${ROT_GUID[$1]}" >>"$LAB/logs/zpool.log" 2>&1 ||
 	    lab_fail "zpool import ${ROT_GUID[$1]} (${ROT_POOL[$1]}) failed"
 }
 

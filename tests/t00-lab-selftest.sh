@@ -3,8 +3,9 @@
 # t00-lab-selftest: the lab itself works, without the program under test.
 # The queue files made by lab_stream are received with the articles' own
 # shell pipeline (gpg -d | zstd -d | zfs receive -u), and the assertions are
-# checked to fail on wrong data.  When this test fails, the other scenarios
-# tell nothing about the program.
+# checked to fail on wrong data.  The lab's pools are not in the pool
+# cache.  When this test fails, the other scenarios tell nothing about the
+# program.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -50,6 +51,11 @@ bakfsfmt2-[0-9]*.[0-9]*."$$_laptop@$LAP_POOL@fs") ;;
 esac
 assert_eq "backupsfmt2-1700000000.123456789.$$_laptop@$LAP_POOL@fs" \
     "$(basename "$oth")" "name with -p and -t"
+
+# The lab's pools stay out of the pool cache (the next zfs-fuse start
+# would import them, FAULTED once their images are gone).
+assert_not_cached "$LAP_POOL"
+assert_not_cached "$BAK_POOL"
 
 zfs create "$BAK_POOL/simplesnap"
 zfs create "$BAK_POOL/simplesnap/laptop"

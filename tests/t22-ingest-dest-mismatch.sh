@@ -1,9 +1,11 @@
 #!/bin/bash
 #
 # t22-ingest-dest-mismatch: the dataset named in a queue file's DEST must
-# end like the dataset named in the stream's begin record.  A signed stream
-# of lapNNN/other queued as laptop/lapNNN/fs is quarantined and fs is not
-# touched.
+# be, whole, the dataset named in the stream's begin record.  A signed
+# stream of lapNNN/other queued as laptop/lapNNN/fs is quarantined and fs
+# is not touched; so is a stream of lapNNN/fs queued as
+# laptop/elsewhere/fs (the same last component, another path), and
+# nothing appears under laptop/elsewhere.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -49,5 +51,19 @@ assert_eq "$STORE_ROOT@s1" "$(zfs list -H -r -t snapshot -o name "$BAK_POOL")" \
     "snapshots on the pool"
 assert_received s1
 assert_absent "$BAK_POOL/simplesnap/laptop/$LAP_POOL/other"
+
+# The same last component under another path: not the stream's dataset.
+lab_write a.txt two
+lab_snap s2
+lab_queue -d laptop/elsewhere/fs s1
+n4=$QN
+lab_queue -d laptop/elsewhere/fs -i s1 s2
+n5=$QN
+lab_ingest
+assert_exit 1
+assert_outcome "$n4" quarantined
+assert_outcome "$n5" quarantined
+assert_absent "$BAK_POOL/simplesnap/laptop/elsewhere"
+assert_absent "$STORE_ROOT@s2"
 
 lab_pass

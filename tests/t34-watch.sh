@@ -60,7 +60,7 @@ assert_disk_record "$DISK_GUID" ok
 udevadm trigger --action=change "$DISK_DEV" "$stick" ||
     lab_die "udevadm trigger failed"
 lab_settle
-lab_watch_idle 3
+lab_watch_flush
 assert_eq 1 "$(lab_runs "$BAK_POOL" | wc -l)" "runs for the disk after more change events"
 assert_eq 1 "$(lab_runs "$STICK_LABEL" | wc -l)" "runs for the stick after more change events"
 

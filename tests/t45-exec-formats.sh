@@ -1,7 +1,9 @@
 #!/bin/bash
 #
 # t45-exec-formats: the exec variant takes plain, zstd-only and gpg
-# streams, and only through `enqueue`.
+# streams, and only through `enqueue`, for a host configured for it: its
+# nncp_node set and require_signature = false (t49 shows the refusals
+# otherwise).
 #
 # The laptop sends three streams with real `nncp-exec -nice B backupsvr
 # zfsreceive laptop/POOL/fs`: s1 as a plain `zfs send` stream, s2 (from s1)
@@ -17,7 +19,9 @@
 # without NNCP_SENDER or with another sender, with garbage or nothing on
 # stdin (text, and random bytes that begin with 0x80, a reserved OpenPGP
 # tag), and for a DEST that is not a plain HOST/dataset; with NNCP_SENDER
-# set right it queues the stream, and ingest receives it.
+# set right it queues the stream, and ingest receives it.  When an fsync
+# fails (injected with strace), enqueue exits non-zero and leaves nothing
+# queued.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -25,6 +29,7 @@
 . "$(dirname "$0")/lib-rotation.sh"
 
 rot_setup
+sed -i 's/require_signature = true;/require_signature = false;/' "$CONF"
 rot_nncp_handler
 rot_conf_node laptop "$LAP_ID"
 lab_write a.txt one
@@ -158,6 +163,23 @@ assert_received s4
 rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/garbage-tag0")
 [ "$rc" != 0 ] || lab_fail "enqueue of random bytes beginning with 0x80 exited 0 and queued: $(rot_execq_files)"
 assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue of random bytes"
+
+# The exit status tells NNCP whether the stream was taken.  With the
+# file's fsync (1) or the folder's after the rename (2) failing (strace
+# injects EIO), enqueue exits non-zero and leaves nothing queued, so
+# NNCP's next run cannot queue the stream twice.
+command -v strace >/dev/null || lab_die "strace not found"
+for when in 1 2; do
+	rc=0
+	strace -f -qq -o "$LAB/logs/strace-enqueue.$when.log" -u "$NNCP_USER" \
+	    -e trace=fsync -e inject=fsync:error=EIO:when="$when" \
+	    env -i NNCP_SENDER="$LAP_ID" "$LAB_PTRACE_ASAN" "$USER_AGENT" -c "$CONF" enqueue "$dest" \
+	    <"$st/plain-s4" >>"$LAB/logs/enqueue.log" 2>&1 || rc=$?
+	grep -q 'INJECTED' "$LAB/logs/strace-enqueue.$when.log" ||
+	    lab_die "strace injected no fsync error (see $LAB/logs/strace-enqueue.$when.log)"
+	[ "$rc" != 0 ] || lab_fail "enqueue exited 0 although fsync number $when failed"
+	assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue exited $rc (fsync number $when failed)"
+done
 rot_export A
 
 lab_pass

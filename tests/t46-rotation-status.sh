@@ -9,7 +9,9 @@
 # files (their bytes, and the older file's time); `status --json` has the
 # same numbers in its "rotation" array.  A disk record made to look 20 days
 # old (last_seen in STATE/disks/GUID) makes A overdue too; 10 days do not
-# (rotation_warn_days is 14 by default).
+# (rotation_warn_days is 14 by default).  A plugged in while another pool
+# of the same name is imported (the import fails): still overdue, its
+# record's last_seen unchanged.
 #
 # The watch daemon, started while a rotation disk is overdue and no medium
 # is plugged in, shows the overdue light: LED timer 100 ms on, 4900 ms
@@ -144,6 +146,26 @@ case $lineA in
 *"last here $(date -u -d "@$old20" '+%Y-%m-%d %H:%M:%S UTC'); lacks 0 file(s), 0 bytes"*"WARNING: overdue"*) ;;
 *) lab_fail "status line for $poolA 20 days after it was seen: $lineA" ;;
 esac
+
+# --- A plugged in while another pool called like it is imported: the
+# import fails, A got nothing, so it is as overdue as before (the record
+# says so, last_seen unchanged).
+truncate -s 128M "$LAB/impostor.img"
+LAB_POOLS+=("$poolA")
+zpool create -o cachefile=none -m none "$poolA" "$LAB/impostor.img" >>"$LAB/logs/zpool.log" 2>&1 ||
+    lab_die "zpool create of a second $poolA failed"
+rot_plug A
+lab_agent handle "${ROT_DEV[A]}"
+assert_exit 1
+grep -q "another pool called $poolA is imported already" "$AGENT_LOG" ||
+    lab_fail "the failed import is not explained in the log"
+grep -qx 'result=error' "$rec" || lab_fail "the record of $poolA does not say error: $(cat "$rec")"
+grep -qx "last_seen=$old20" "$rec" ||
+    lab_fail "a disk whose import failed counts as seen: $(grep last_seen "$rec")"
+lab_status_json
+assert_rotation_json "$poolA" 0 0 - true "$old20" "$old20"
+zpool destroy "$poolA" || lab_die "zpool destroy of the second $poolA failed"
+rot_unplug A
 
 # --- the watch daemon's idle light while a disk is overdue
 lab_watch_start

@@ -79,7 +79,7 @@ kills=0 midrecv=0 random_midrecv=0 rounds=1 completed=0 lost=0 stuck=0
 pool_up() {
 	MINE=0
 	lab_pool_imported "$BAK_POOL" && return 0
-	zpool import "$DISK_GUID" >>"$LAB/logs/zpool.log" 2>&1 || return 1
+	zpool import -o cachefile=none "$DISK_GUID" >>"$LAB/logs/zpool.log" 2>&1 || return 1
 	MINE=1
 }
 
@@ -100,7 +100,7 @@ has_snap() {
 check() {
 	local what=$1 imported=no all p snaps name g snap gap='' i
 
-	lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import $DISK_GUID|zpool export $BAK_POOL" 30
+	lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import .*$DISK_GUID|zpool export $BAK_POOL" 30
 	lab_pool_imported "$BAK_POOL" && imported=yes
 	if [ "$(lf_light)" = safe ] && [ "$imported" = yes ]; then
 		lf_bug "$what: the light says safe, yet $BAK_POOL is imported"
@@ -259,7 +259,7 @@ aim_snap() {
 	kill_now "$1" || lab_die "aimed kill missed: $1"
 }
 
-aim_proc "during zpool import" "zpool import $DISK_GUID"
+aim_proc "during zpool import" "cachefile=none $DISK_GUID"
 aim_snap "during the full receive of s1" none
 aim_snap "during the incremental receive of s2" s1
 aim_proc "during zpool export" "zpool export $BAK_POOL"

@@ -96,13 +96,13 @@ lf_result "receiver killed: 1 kill of zfs receive mid-stream, 1 file, $b1 bytes,
 # --- 2. the pool fills up
 lab_bakdisk "bakdisk${LAB_TAG}2" 64
 small=$BAK_POOL
-lab_stream -d "laptop/$LAP_POOL/big/fs" s2
+lab_stream s2
 lab_deliver
 n2=$QN
 b2=$(stat -c %s "$QF")
 sum2=$(sha256sum <"$QF")
-target=$small/simplesnap/laptop/$LAP_POOL/big/fs
-zpool import "$DISK_GUID"
+target=$small/simplesnap/laptop/$LAP_FS
+zpool import -o cachefile=none "$DISK_GUID"
 free=$(zfs get -Hp -o value available "$small")
 zpool export "$small"
 [ "$b2" -gt "$free" ] || lab_die "the stream ($b2 bytes) fits into $small ($free bytes free)"
@@ -114,7 +114,7 @@ assert_not_safe "pool full"
 assert_led error
 assert_exported "$small"
 reason2=$(awk -F'\t' -v n="laptop/$n2" '$1 == n { print $5 }' "$(lab_report_file)")
-zpool import "$DISK_GUID"
+zpool import -o cachefile=none "$DISK_GUID"
 no_partial "$small" "$target" "pool full"
 assert_no_snapshots "$small"
 zpool export "$small"
@@ -137,7 +137,7 @@ case $reason3 in
 esac
 grep -q "less than min_free_mb" "$AGENT_LOG" ||
     lf_bug "min_free_mb: the log does not say why nothing was received"
-zpool import "$DISK_GUID"
+zpool import -o cachefile=none "$DISK_GUID"
 assert_no_snapshots "$small"
 assert_absent "$target"
 zpool export "$small"

@@ -53,7 +53,7 @@ done
 lab_watch_wait "$BAK_POOL" 1 90
 lab_watch_wait "$STICK_LABEL" 1 90
 lab_settle
-lab_watch_idle 3
+lab_watch_flush
 assert_eq safe "$(lab_runs "$BAK_POOL")" "runs of the disk"
 assert_eq safe "$(lab_runs "$STICK_LABEL")" "runs of the stick"
 assert_led safe

@@ -2,7 +2,8 @@
 #
 # t57-fault-stale-run: what a killed run leaves behind.
 #  1. Stale lock: `handle` on a backup disk is killed with SIGKILL while it
-#     holds STATE/lock (in the middle of a receive).  The lock file stays,
+#     holds STATE/lock (frozen the moment its receive starts).  The pool it imported
+#     is still imported and not in the pool cache.  The lock file stays,
 #     but flock(2) went with the process: the next run takes the lock at
 #     once (no "waiting"), does not hang, receives the stream, "safe".
 #  2. Stale mount: `handle` on a stick is killed with SIGKILL right after
@@ -68,14 +69,25 @@ lab_queue s1
 n1=$QN
 b1=$(stat -c %s "$QF")
 lab_bakdisk
-lf_watch_start 60 note proc "zfs receive -u $STORE_ROOT"
+# The run is frozen (SIGSTOP) the moment its receive starts, so the kill
+# lands mid-receive however busy the machine is.
+lf_watch_start 60 stop proc "zfs receive -u $STORE_ROOT"
 lf_agent_bg handle "$DISK_DEV"
 lf_watch_end || lab_fail "the receive never started: $LF_WATCHED"
+case $LF_WATCHED in
+"stopped $LF_PID,"*) ;;
+*) lab_die "the watcher did not stop the run ($LF_PID): $LF_WATCHED" ;;
+esac
 [ -n "$(find "/proc/$LF_PID/fd" -lname "$STATE/lock" 2>/dev/null)" ] ||
     lab_fail "the run does not hold $STATE/lock"
 lf_kill_agent
-lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import $DISK_GUID|zpool export $BAK_POOL" 30
+lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import .*$DISK_GUID|zpool export $BAK_POOL" 30
 [ -f "$STATE/lock" ] || lab_fail "no stale lock file was left"
+# The pool the killed run imported is still imported, and not in the
+# pool cache (import_args has -o cachefile=none): a reboot now would not
+# import and mount it.
+lab_pool_imported "$BAK_POOL" || lab_fail "the killed run left $BAK_POOL exported (killed too late?)"
+assert_not_cached "$BAK_POOL"
 assert_not_safe "killed while holding the lock"
 t0=$(date +%s)
 lf_agent_bg handle "$DISK_DEV"
@@ -157,7 +169,7 @@ while_running owned_by "$mnt/nncp" "$nncp_uid" ||
     lab_fail "the NNCP folder was never given to $NNCP_USER (the run ended first?)"
 lf_kill_agent
 lf_wait_gone "nncp-.* -cfg $NNCP_BSVR_DIR/cfg.hjson" 60
-lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import $DISK_GUID|zpool export $BAK_POOL" 30
+lf_wait_gone "zfs receive -u $BAK_POOL/|zpool import .*$DISK_GUID|zpool export $BAK_POOL" 30
 lf_reset_light
 lab_agent handle "$stick"
 assert_exit 0

@@ -65,7 +65,7 @@ done
 [ -z "$escaped" ] || lf_bug "a hostile backup disk reached outside the altroot: $escaped"
 [ -z "$(lf_mounts_of "$H")" ] || lab_fail "still mounted: $(lf_mounts_of "$H")"
 # Look at it without its mountpoints mattering.
-zpool import -R "$LAB/chk" "$hguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import $H to look at it"
+zpool import -o cachefile=none -R "$LAB/chk" "$hguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import $H to look at it"
 STORE_ROOT=$H/simplesnap/laptop/$LAP_FS
 assert_guid s1
 zpool export "$H"
@@ -101,7 +101,7 @@ same=$BAK_POOL
 lab_queue s2
 n2=$QN
 b2=$(stat -c %s "$QF")
-zpool import -R "$LAB/chk" "$aguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_die "cannot import the first $same"
+zpool import -o cachefile=none -R "$LAB/chk" "$aguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_die "cannot import the first $same"
 lf_reset_light
 lab_agent handle "$bdev"
 assert_exit 1
@@ -118,11 +118,11 @@ assert_exit 0
 assert_led safe
 assert_outcome "$n2" received
 assert_exported "$same"
-zpool import -R "$LAB/chk" "$bguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import the second $same"
+zpool import -o cachefile=none -R "$LAB/chk" "$bguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import the second $same"
 STORE_ROOT=$same/simplesnap/laptop/$LAP_FS
 assert_guid s2
 zpool export "$same"
-zpool import -R "$LAB/chk" "$aguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import the first $same"
+zpool import -o cachefile=none -R "$LAB/chk" "$aguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import the first $same"
 assert_no_snapshots "$same"
 zpool export "$same"
 [ ! -e "$STATE/disks/$aguid" ] || lf_bug "the first $same has a disk record, yet it was never handled"

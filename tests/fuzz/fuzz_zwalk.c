@@ -28,7 +28,7 @@ struct sink {
 };
 
 static int
-to_standin(void *arg, const unsigned char *b, size_t n)
+to_standin(void *arg, const void *b, size_t n)
 {
 	struct sink *k = arg;
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "airgap-agent.h"
@@ -33,9 +34,16 @@ test_defaults(void)
 
 	CHECK(load("", &c) == 0);
 	CHECK(strcmp(c.state_dir, "/var/lib/airgap-agent") == 0);
-	CHECK(strcmp(c.import_args[0], "-N") == 0 && c.import_args[1] == NULL);
+	/* OpenZFS: nothing mounted, nothing left in zpool.cache */
+	CHECK(strcmp(c.import_args[0], "-N") == 0);
+	CHECK(strcmp(c.import_args[1], "-o") == 0);
+	CHECK(strcmp(c.import_args[2], "cachefile=none") == 0);
+	CHECK(c.import_args[3] == NULL);
 	CHECK(strcmp(c.receive_args[0], "-u") == 0);
 	CHECK(strcmp(c.receive_args[2], "readonly=on") == 0);
+	CHECK(strcmp(c.receive_args[3], "-x") == 0);
+	CHECK(strcmp(c.receive_args[4], "mountpoint") == 0);
+	CHECK(c.receive_args[5] == NULL);
 	CHECK(strcmp(c.store, "simplesnap") == 0);
 	CHECK(c.nhosts == 0);
 	config_free(&c);
@@ -76,6 +84,15 @@ test_refused(void)
 		    " { name = \"a\"; require_signature = false; } ); };",
 		"timeouts = { command = 0; };",
 		"state_dir = ;",
+		/* the exec queue apart from incoming, however it is written */
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in/\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x//in/.\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/q/../in\"; };",
+		"ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in/q\"; };",
+		"ingest = { incoming = \"/x/in/\"; exec_queue = \"/x\"; };",
+		"ingest = { incoming = \"/\"; exec_queue = \"/q\"; };",
+		"status = { beeper = \"beeper\"; };",
 		NULL
 	};
 	struct config c;
@@ -90,10 +107,44 @@ test_refused(void)
 		}
 		CHECK(rc == -1);
 	}
+	/* "" means no beeper, as documented */
+	CHECK(load("status = { beeper = \"\"; };", &c) == 0);
+	CHECK(c.beeper != NULL && c.beeper[0] == '\0');
+	config_free(&c);
+	CHECK(load("ingest = { incoming = \"/x/in\"; exec_queue = \"/x/in2\"; };",
+	    &c) == 0);
+	config_free(&c);
 	/* -o readonly=on: the value after -o is not an option */
 	CHECK(load("zfs = { receive_args = [ \"-o\", \"sync=standard\" ]; };",
 	    &c) == 0);
 	config_free(&c);
+}
+
+/* A folder reached through a symbolic link is the same folder. */
+static void
+test_exec_queue_link(void)
+{
+	char dir[] = "/tmp/test_config_q.XXXXXX", *in, *link, *text;
+	struct config c;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	in = xasprintf("%s/in", dir);
+	link = xasprintf("%s/link", dir);
+	CHECK(mkdir(in, 0700) == 0 && symlink(in, link) == 0);
+	text = xasprintf("ingest = { incoming = \"%s\"; exec_queue = \"%s\"; };",
+	    in, link);
+	CHECK(load(text, &c) == -1);
+	free(text);
+	text = xasprintf("ingest = { incoming = \"%s\"; exec_queue = \"%s/q\"; };",
+	    link, in);
+	CHECK(load(text, &c) == -1);
+	free(text);
+	unlink(link);
+	rmdir(in);
+	rmdir(dir);
+	free(in);
+	free(link);
 }
 
 int
@@ -108,6 +159,7 @@ main(void)
 	test_defaults();
 	test_hosts();
 	test_refused();
+	test_exec_queue_link();
 	unlink(path);
 	return unit_done("test_config");
 }

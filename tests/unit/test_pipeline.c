@@ -67,7 +67,8 @@ standin_main(const char *marker)
 static int
 run(char *const *argv)
 {
-	struct child_opts o = { argv, CHILD_NULL, CHILD_NULL, 120, NULL, 0 };
+	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_NULL,
+	    .stdout_fd = CHILD_NULL, .timeout = 120 };
 	struct buf out = { 0 };
 	int status;
 
@@ -83,9 +84,9 @@ run(char *const *argv)
 static void
 keyring(char *home, const char *name, char *fpr)
 {
-	struct child_opts o = { (char *[]){ "/usr/bin/gpg", "--homedir", home, "--batch",
-		"--with-colons", "--list-keys", NULL }, CHILD_NULL, CHILD_PIPE, 60,
-		NULL, 0 };
+	struct child_opts o = { .argv = (char *[]){ "/usr/bin/gpg", "--homedir",
+		home, "--batch", "--with-colons", "--list-keys", NULL },
+	    .stdin_fd = CHILD_NULL, .stdout_fd = CHILD_PIPE, .timeout = 60 };
 	struct buf out = { 0 };
 	char uid[64], *p;
 	int status;

@@ -1,5 +1,16 @@
-/* Queue file names: what is accepted, what is refused, and order. */
+/* Queue file names: what is accepted, what is refused, and order; and
+ * what happens to a file that leaves the queue: removed or quarantined
+ * only where it was found (not through a host folder swapped for a
+ * symbolic link), never overwriting an earlier quarantined file, never
+ * blocking on a FIFO. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "airgap-agent.h"
 #include "unit.h"
@@ -130,6 +141,183 @@ test_order(void)
 	CHECK(files[3].qn.seconds == 20);
 }
 
+static char *
+slurp(const char *path)
+{
+	static char b[256];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(b, 1, sizeof b - 1, f) : 0;
+
+	if (f != NULL)
+		fclose(f);
+	b[n] = '\0';
+	return b;
+}
+
+static void
+put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A lab: ROOT/incoming/laptop/ and ROOT/state/; F is NAME in it. */
+struct qlab {
+	char root[64];
+	char *incoming, *state, *host;
+	struct queue_file f;
+};
+
+static void
+qlab_init(struct qlab *l, const char *tmp, const char *state_top)
+{
+	snprintf(l->root, sizeof l->root, "%s/test_queue.XXXXXX", tmp);
+	CHECK(mkdtemp(l->root) != NULL);
+	l->incoming = xasprintf("%s/incoming", l->root);
+	l->host = xasprintf("%s/laptop", l->incoming);
+	if (state_top == NULL)
+		l->state = xasprintf("%s/state", l->root);
+	else {
+		l->state = xasprintf("%s/test_queue_state.XXXXXX", state_top);
+		CHECK(mkdtemp(l->state) != NULL);
+	}
+	CHECK(mkdir(l->incoming, 0700) == 0 && mkdir(l->host, 0700) == 0);
+	CHECK(state_top != NULL || mkdir(l->state, 0700) == 0);
+	memset(&l->f, 0, sizeof l->f);
+	l->f.root = l->incoming;
+	l->f.host = "laptop";
+}
+
+static void
+qlab_file(struct qlab *l, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", l->host, name);
+
+	free(l->f.path);
+	l->f.name = (char *)name;
+	l->f.path = xasprintf("%s/%s", l->host, name);
+	if (text != NULL)
+		put(p, text);
+	free(p);
+}
+
+static void
+qlab_free(struct qlab *l)
+{
+	char *cmd = xasprintf("rm -rf '%s' '%s'", l->root, l->state);
+
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	free(l->incoming);
+	free(l->state);
+	free(l->host);
+	free(l->f.path);
+}
+
+/* In quarantine/laptop/ of the lab: NAME holds TEXT. */
+static int
+quarantined(const struct qlab *l, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/quarantine/laptop/%s", l->state, name);
+	int ok = access(p, F_OK) == 0 && strcmp(slurp(p), text) == 0;
+
+	free(p);
+	return ok;
+}
+
+/* "A.reason" and then "A": the second must not overwrite the first
+ * (its data, taken for A's reason) nor its reason. */
+static void
+test_quarantine_names(void)
+{
+	char *p;
+	struct qlab l;
+	int i;
+
+	qlab_init(&l, "/tmp", NULL);
+	qlab_file(&l, "bakfsfmt2-1.1.1_laptop@x.reason", "first file\n");
+	CHECK(queue_quarantine(l.state, &l.f, "first reason") == 0);
+	qlab_file(&l, "bakfsfmt2-1.1.1_laptop@x", "second file\n");
+	CHECK(queue_quarantine(l.state, &l.f, "second reason") == 0);
+	CHECK(quarantined(&l, "bakfsfmt2-1.1.1_laptop@x", "second file\n"));
+	CHECK(quarantined(&l, "bakfsfmt2-1.1.1_laptop@x.reason",
+	    "second reason\nfile: bakfsfmt2-1.1.1_laptop@x\n"));
+	CHECK(quarantined(&l, "bakfsfmt2-1.1.1_laptop@x.reason.q1",
+	    "first file\n"));
+	CHECK(quarantined(&l, "bakfsfmt2-1.1.1_laptop@x.reason.q1.reason",
+	    "first reason\nfile: bakfsfmt2-1.1.1_laptop@x.reason\n"));
+	/* NAME, NAME.q1 ... NAME.q999 taken: NAME.q1000, nothing replaced */
+	for (i = 0; i < 1000; i++) {
+		p = i ? xasprintf("%s/quarantine/laptop/B.q%d", l.state, i) :
+		    xasprintf("%s/quarantine/laptop/B", l.state);
+		put(p, "old\n");
+		free(p);
+	}
+	qlab_file(&l, "B", "new\n");
+	CHECK(queue_quarantine(l.state, &l.f, "again") == 0);
+	CHECK(quarantined(&l, "B.q1000", "new\n"));
+	CHECK(quarantined(&l, "B.q999", "old\n"));
+	CHECK(quarantined(&l, "B", "old\n"));
+	qlab_free(&l);
+}
+
+/* The host folder replaced by a symbolic link to a victim folder after
+ * the scan: neither removing nor quarantining touches the victim. */
+static void
+test_swapped_host(void)
+{
+	struct qlab l;
+	char *victim, *vfile, *moved;
+
+	qlab_init(&l, "/tmp", NULL);
+	qlab_file(&l, "bakfsfmt2-1.1.1_laptop@fs", "queued\n");
+	victim = xasprintf("%s/victim", l.root);
+	vfile = xasprintf("%s/%s", victim, l.f.name);
+	CHECK(mkdir(victim, 0700) == 0);
+	put(vfile, "victim\n");
+	moved = xasprintf("%s/moved", l.root);
+	CHECK(rename(l.host, moved) == 0);
+	CHECK(symlink(victim, l.host) == 0);
+	CHECK(queue_remove(&l.f) == -1);
+	CHECK(strcmp(slurp(vfile), "victim\n") == 0);
+	CHECK(queue_quarantine(l.state, &l.f, "swapped") == -1);
+	CHECK(strcmp(slurp(vfile), "victim\n") == 0);
+	CHECK(queue_open(&l.f) == -1);
+	free(victim);
+	free(vfile);
+	free(moved);
+	qlab_free(&l);
+}
+
+/* Quarantine on another filesystem than the queue copies the file; a
+ * FIFO in its place must not block the copy, and stays where it is. */
+static void
+test_quarantine_copy(void)
+{
+	struct qlab l;
+	char *fifo;
+
+	qlab_init(&l, "/tmp", "/dev/shm");
+	qlab_file(&l, "bakfsfmt2-1.1.1_laptop@fs", "queued\n");
+	CHECK(queue_quarantine(l.state, &l.f, "copied") == 0);
+	CHECK(quarantined(&l, l.f.name, "queued\n"));
+	CHECK(access(l.f.path, F_OK) == -1);
+	qlab_file(&l, "bakfsfmt2-1.1.2_laptop@fs", NULL);
+	fifo = xstrdup(l.f.path);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	alarm(30); /* the old copy blocked here for ever */
+	CHECK(queue_quarantine(l.state, &l.f, "a fifo") == -1);
+	alarm(0);
+	CHECK(access(fifo, F_OK) == 0);
+	free(fifo);
+	qlab_free(&l);
+}
+
 int
 main(void)
 {
@@ -139,5 +327,8 @@ main(void)
 	test_bad();
 	test_names();
 	test_order();
+	test_quarantine_names();
+	test_swapped_host();
+	test_quarantine_copy();
 	return unit_done("test_queue");
 }

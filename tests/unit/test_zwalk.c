@@ -25,7 +25,7 @@ static struct buf out;
 static struct zwalk *proof; /* the verifying pass of the last walk() */
 
 static int
-collect(void *arg, const unsigned char *b, size_t n)
+collect(void *arg, const void *b, size_t n)
 {
 	(void)arg;
 	buf_append(&out, b, n);
@@ -34,7 +34,7 @@ collect(void *arg, const unsigned char *b, size_t n)
 
 /* Feeds S to W in pieces of CHUNK bytes; EMIT NULL: a verifying pass. */
 static void
-feed(struct zwalk *w, const struct buf *s, size_t chunk, zwalk_emit emit)
+feed(struct zwalk *w, const struct buf *s, size_t chunk, byte_sink emit)
 {
 	size_t off;
 
