@@ -186,6 +186,26 @@ record(const struct config *cfg, const struct pattern *p, const char *message)
 	free(text);
 }
 
+/* Does STATE/indicator say S?  The daemon asks after each run: what
+ * the run left there is the light as it stands. */
+int
+indicator_is(const struct config *cfg, enum indicator_state s)
+{
+	char *path = xasprintf("%s/indicator", cfg->state_dir);
+	char *want = xasprintf("state=%s\n", patterns[s].name);
+	FILE *f = fopen(path, "re");
+	char line[128];
+	int is = 0;
+
+	if (f != NULL) {
+		is = fgets(line, sizeof line, f) != NULL && strcmp(line, want) == 0;
+		fclose(f);
+	}
+	free(path);
+	free(want);
+	return is;
+}
+
 void
 indicator_set(const struct config *cfg, enum indicator_state s,
     const char *message)
