@@ -161,7 +161,10 @@ box_configure() {
 	local shipped=$BOX/airgap-agent.conf.shipped
 
 	cp "$BOX_CONF" "$shipped"
+	# status.beeper names the PC speaker's event node itself rather than
+	# udev's by-path link to it: the tests read the tones either way.
 	sed -i -e "s/0123456789ABCDEF0123456789ABCDEF01234567/$BOX_LAP_FPR/" \
+	    -e "s|^\( *beeper = \).*|\1\"$(readlink -f /dev/input/by-path/platform-pcspkr-event-spkr)\";|" \
 	    -e '/^media = (/,/^);/ s/^#//' \
 	    -e 's/^\( *min_free_mb = \).*/\116;/' \
 	    -e '/^timeouts = {/,/^};/ {
@@ -203,9 +206,20 @@ box_setup() {
 	systemctl stop airgap-agent
 	box_gpg
 	box_nncp
+	box_light_setup
 	box_configure "$@"
 	box_laptop_pool
 	box_tones_on
+}
+
+# The LED blinks through the kernel's timer trigger, which a stock
+# Debian 12 does not load: loaded now and at every boot (the package
+# does that itself where it ships its modules-load.d entry).
+box_light_setup() {
+	[ -e /usr/lib/modules-load.d/airgap-agent.conf ] ||
+	    echo ledtrig-timer >/etc/modules-load.d/ledtrig-timer.conf
+	modprobe ledtrig-timer
+	modprobe pcspkr
 }
 
 box_pool() {
@@ -458,7 +472,11 @@ box_count_runs_this_boot() {
 # box_wait_proc SECONDS WHAT PATTERN: until a process whose command line
 # matches PATTERN (pgrep -f) runs.
 box_wait_proc() {
-	guest_wait "$1" "$2" pgrep -f "$3" >/dev/null
+	guest_wait "$1" "$2" box_proc_runs "$3"
+}
+
+box_proc_runs() {
+	pgrep -f "$1" >/dev/null
 }
 
 # box_outcomes: the outcome column of runs.log lines on stdin.
