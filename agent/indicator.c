@@ -173,37 +173,15 @@ draw(const struct pattern *p, const char *message)
 	    message ? message : "");
 }
 
-/* Written atomically, so "status" never reads half a state. */
-static void
-record(const struct config *cfg, const struct pattern *p, const char *message)
-{
-	char *path = xasprintf("%s/indicator", cfg->state_dir);
-	char *text = xasprintf("state=%s\ntime=%lld\nmessage=%s\n", p->name,
-	    (long long)time(NULL), message ? message : "");
-
-	file_replace(path, text, strlen(text));
-	free(path);
-	free(text);
-}
-
-/* Does STATE/indicator say S?  The daemon asks after each run: what
- * the run left there is the light as it stands. */
+/* Does the recorded light (STATE/indicator) say S?  The daemon asks
+ * after each run: what the run left there is the light as it stands. */
 int
 indicator_is(const struct config *cfg, enum indicator_state s)
 {
-	char *path = xasprintf("%s/indicator", cfg->state_dir);
-	char *want = xasprintf("state=%s\n", patterns[s].name);
-	FILE *f = fopen(path, "re");
-	char line[128];
-	int is = 0;
+	struct state_light l;
 
-	if (f != NULL) {
-		is = fgets(line, sizeof line, f) != NULL && strcmp(line, want) == 0;
-		fclose(f);
-	}
-	free(path);
-	free(want);
-	return is;
+	return state_light_read(cfg, &l) == 0 &&
+	    strcmp(l.state, patterns[s].name) == 0;
 }
 
 void
@@ -222,7 +200,7 @@ indicator_set(const struct config *cfg, enum indicator_state s,
 	if (!p->keep_led) {
 		for (i = 0; cfg->leds[i] != NULL; i++)
 			led_set(cfg->leds[i], p);
-		record(cfg, p, message);
+		state_light_write(cfg, p->name, message);
 	}
 	if (cfg->console)
 		draw(p, message);
