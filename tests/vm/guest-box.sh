@@ -226,7 +226,7 @@ box_pool() {
 	local dev
 
 	dev=$(guest_usb_dev "$2")
-	guest_wait 30 "the USB disk $2" test -e "$dev"
+	guest_wait 120 "the USB disk $2" test -e "$dev"
 	zpool create -m none "$1" "$dev"
 	zpool export "$1"
 }
@@ -241,7 +241,7 @@ box_start() {
 
 	t0=$(date '+%Y-%m-%d %H:%M:%S')
 	systemctl restart airgap-agent
-	guest_wait 60 "the watch daemon listening" box_journal_since "$t0" \
+	guest_wait 300 "the watch daemon listening" box_journal_since "$t0" \
 	    grep -q 'watch: listening for block devices'
 }
 

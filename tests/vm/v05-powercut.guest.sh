@@ -7,7 +7,7 @@
 # shellcheck source=tests/vm/guest-box.sh
 . /mnt/host/box.sh
 
-DEADLINE=300
+DEADLINE=600
 FORGED=$BOX/forged
 
 result() {

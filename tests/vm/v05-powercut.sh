@@ -71,28 +71,28 @@ plug_for() {
 t0=$SECONDS
 vm_plug bakdisk1 "${image[bakdisk1]}" BAKDISK1
 vm_plug bakdisk2 "${image[bakdisk2]}" BAKDISK2
-VM_LIMIT=900 vm_boot setup - 0 "${points[0]}"
-vm_wait_ready setup-done 500
+VM_LIMIT=1500 vm_boot setup - 0 "${points[0]}"
+vm_wait_ready setup-done 900
 vm_unplug bakdisk1
 vm_unplug bakdisk2
 vm_go setup-done
 times=()
 for i in "${!points[@]}"; do
 	IFS=: read -r what medium _ <<<"${points[$i]}"
-	vm_wait_ready "plug-$i" 400
+	vm_wait_ready "plug-$i" 900
 	plug_for "$what" "$medium"
 	vm_go "plug-$i"
-	box_cut_when "cut-$i" 400
+	box_cut_when "cut-$i" 900
 	times+=("$((SECONDS - t0))")
 	t0=$SECONDS
 	next=-
 	[ $((i + 1)) = ${#points[@]} ] || next=${points[$((i + 1))]}
-	VM_LIMIT=900 vm_boot "$i" "${points[$i]}" "$((i + 1))" "$next"
-	vm_wait_ready "unplug-$i" 500
+	VM_LIMIT=1500 vm_boot "$i" "${points[$i]}" "$((i + 1))" "$next"
+	vm_wait_ready "unplug-$i" 900
 	vm_unplug "$medium"
 	vm_go "unplug-$i"
 done
-vm_finish 300
+vm_finish 900
 times+=("$((SECONDS - t0))")
 
 for i in "${!points[@]}"; do
