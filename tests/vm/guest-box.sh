@@ -203,6 +203,9 @@ box_laptop_pool() {
 
 box_setup() {
 	mkdir -p "$BOX_LAP"
+	# Step 1 of the doc: the ZFS module (a boot on a loaded machine has
+	# been seen to give up on loading it).
+	modprobe zfs
 	systemctl stop airgap-agent
 	box_gpg
 	box_nncp
