@@ -109,6 +109,8 @@ check-stress: deps
 	$(MAKE) all
 	LF_KILLS=100 bash tests/t51-fault-kill-agent.sh
 	-bash tests/stress/t58-hostile-mountpoint-escape.sh
+	$(MAKE) deb
+	VM_STRESS=1 VM_TIMEOUT=9000 tests/vm/run v04 v05
 
 CPPCHECK_FLAGS = --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	--std=c11 --inline-suppr --suppress=missingIncludeSystem -Iagent

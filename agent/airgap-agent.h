@@ -517,6 +517,7 @@ enum indicator_state {
 	IND_OVERDUE,
 };
 void indicator_set(const struct config *, enum indicator_state, const char *);
+int indicator_is(const struct config *, enum indicator_state);
 const char *indicator_name(enum indicator_state);
 
 /* nncp.c */

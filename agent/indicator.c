@@ -175,6 +175,17 @@ draw(const struct pattern *p, const char *message)
 	    message ? message : "");
 }
 
+/* Does the recorded light (STATE/indicator) say S?  The daemon asks
+ * after each run: what the run left there is the light as it stands. */
+int
+indicator_is(const struct config *cfg, enum indicator_state s)
+{
+	struct state_light l;
+
+	return state_light_read(cfg, &l) == 0 &&
+	    strcmp(l.state, patterns[s].name) == 0;
+}
+
 void
 indicator_set(const struct config *cfg, enum indicator_state s,
     const char *message)

@@ -31,6 +31,7 @@ struct watch {
 	int verbose;
 	struct seen seen[SEEN_MAX];
 	size_t nseen;
+	int reboot; /* a run ended in "needs a reboot": until the box reboots */
 };
 
 static volatile sig_atomic_t watch_quit;
@@ -63,12 +64,21 @@ watch_find(struct watch *w, const char *devnode)
 }
 
 /* The light when there is nothing else to say: off, or a short flash
- * every five seconds while a rotation disk is overdue. */
+ * every five seconds while a rotation disk is overdue.  Once a run
+ * asked for a reboot, that stays the light until the box reboots:
+ * pulling the hung disk does not unhang its pool or the process stuck
+ * on it, and the next disk's zpool commands may hang behind them. */
 static void
 watch_idle(struct watch *w)
 {
 	char which[256], msg[320];
 
+	if (w->reboot) {
+		if (!indicator_is(w->cfg, IND_REBOOT))
+			indicator_set(w->cfg, IND_REBOOT, "a zfs command hung "
+			    "earlier: reboot the box before trusting a backup disk");
+		return;
+	}
 	if (status_overdue(w->cfg, which, sizeof which)) {
 		snprintf(msg, sizeof msg, "backup disk %s is overdue", which);
 		indicator_set(w->cfg, IND_OVERDUE, msg);
@@ -208,6 +218,8 @@ watch_event(struct watch *w, const struct media_event *ev)
 		return;
 	}
 	s->ours = watch_handle(w, ev) != EXIT_NOT_OURS;
+	if (indicator_is(w->cfg, IND_REBOOT))
+		w->reboot = 1;
 }
 
 static void

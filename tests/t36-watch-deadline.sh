@@ -12,7 +12,8 @@
 #     freezer: they show state D and SIGKILL does not end them, as on a
 #     hung disk): after the deadline the light says "needs a reboot",
 #     runs.log has a "needs-reboot" line, and the daemon handles the next
-#     medium (a stick that is not ours) at once.  Thawed, the stuck
+#     medium (a stick that is not ours) at once.  The hung disk pulled,
+#     the light still says "needs a reboot".  Thawed, the stuck
 #     processes die.
 #  3. The daemon started again with a longer deadline: the disk is
 #     handled as usual, safe, the stream received.
@@ -136,6 +137,18 @@ for _ in $(seq 1 300); do
 done
 grep -q "watch: $other: handle exited with 3" "$AGENT_LOG" ||
     lab_fail "the daemon did not handle the next medium ($other) while a run was stuck"
+# The hung disk pulled: its pool stays suspended and the stuck process
+# stays, so the light goes on asking for a reboot (it used to go back to
+# idle).
+removed=$(grep -c "watch: $DISK_DEV removed" "$AGENT_LOG" || true)
+udevadm trigger --action=remove "$DISK_DEV" || lab_die "udevadm trigger remove failed"
+for _ in $(seq 1 300); do
+	[ "$(grep -c "watch: $DISK_DEV removed" "$AGENT_LOG")" -gt "$removed" ] && break
+	sleep 0.1
+done
+[ "$(grep -c "watch: $DISK_DEV removed" "$AGENT_LOG")" -gt "$removed" ] ||
+    lab_fail "the daemon did not take the hung disk's removal"
+assert_led needs-reboot
 thaw
 for _ in $(seq 1 100); do
 	[ -z "$(group_left "$h")" ] && break
@@ -147,6 +160,8 @@ lab_media_detach "$other"
 
 # --- 3. a longer deadline: the disk as usual
 lab_watch_stop
+udevadm trigger --action=change "$DISK_DEV" || lab_die "udevadm trigger change failed"
+lab_settle
 sed -i 's/handle = 8;/handle = 600;/' "$CONF"
 lab_watch_start
 lab_watch_wait "$pool" 3 120

@@ -394,3 +394,64 @@ vm_wait_ok() {
 	[ -n "$VM_RC" ] || vm_fail "the guest's script did not finish (boot $VM_BOOTS)"
 	[ "$VM_RC" = 0 ] || vm_fail "the guest's script failed (boot $VM_BOOTS, exit $VM_RC)"
 }
+
+# vm_throttle ID [LIMIT=VALUE...]: make a medium (vm_plug's ID) or the
+# guest's root disk (ID "root") as slow as a cheap stick or a tired disk,
+# so that a step of the agent lasts long enough for the host to act in
+# its middle.  LIMITs are QEMU's block_set_io_throttle keys (bps, bps_rd,
+# bps_wr in bytes per second; iops, iops_rd, iops_wr); none lifts them.
+vm_throttle() {
+	local id=$1 target args
+
+	shift
+	if [ "$id" = root ]; then
+		target='"device": "virtio0"'
+	else
+		target=$(vm_qmp run query-block | python3 -c '
+import json, sys
+for b in json.load(sys.stdin):
+    if b.get("inserted", {}).get("node-name") == sys.argv[1]:
+        print(json.dumps(b["qdev"]))
+' "$id") || vm_fail "vm_throttle: cannot query QEMU's block devices"
+		[ -n "$target" ] || vm_fail "vm_throttle: $id is not plugged"
+		target="\"id\": $target"
+	fi
+	args=$(python3 -c '
+import json, sys
+t = dict.fromkeys(("bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr"), 0)
+for a in sys.argv[1:]:
+    k, v = a.split("=", 1)
+    if k not in t:
+        sys.exit("unknown limit " + k)
+    t[k] = int(v)
+print(json.dumps(t)[1:-1])
+' "$@") || vm_fail "vm_throttle: bad limits: $*"
+	vm_qmp run block_set_io_throttle "{$target, $args}" >/dev/null ||
+	    vm_fail "vm_throttle $id $*: QEMU refused"
+	vm_log "throttled $id: ${*:-no limits}"
+}
+
+# vm_finish [SECONDS]: vm_wait_ok, but once the guest's script has ended
+# the guest is switched off at once: its orderly shutdown (20 s and more
+# under TCG) is no part of any scenario.
+vm_finish() {
+	local limit=${1:-300} t0=$SECONDS n=$VM_BOOTS
+
+	[ -n "$VM_TPID" ] || vm_fail "vm_finish: no guest running"
+	until [ -f "$VM_SHARE/rc.$n" ] || ! vm_running; do
+		if [ $((SECONDS - t0)) -ge "$limit" ]; then
+			vm_kill_qemu
+			vm_fail "the guest's script did not end within $limit s"
+		fi
+		sleep 0.2
+	done
+	vm_kill_qemu
+	VM_RC=
+	[ ! -f "$VM_SHARE/rc.$n" ] || VM_RC=$(cat "$VM_SHARE/rc.$n")
+	printf -- '--- guest output, boot %s (exit status %s, %s s):\n' \
+	    "$n" "${VM_RC:-none}" "$((SECONDS - VM_BOOT_T0))"
+	cat "$VM_SHARE/out.$n.log" 2>/dev/null || true
+	printf -- '--- end of guest output\n'
+	[ -n "$VM_RC" ] || vm_fail "the guest's script did not finish (boot $n)"
+	[ "$VM_RC" = 0 ] || vm_fail "the guest's script failed (boot $n, exit $VM_RC)"
+}
