@@ -529,4 +529,42 @@ int status_overdue(const struct config *, char *which, size_t);
 int watch_run(const struct config *, const char *self, const char *cfg_path,
     int verbose);
 
+/* restore.c */
+struct restore_snap {
+	char *name; /* the whole name, POOL/store/HOST/dataset@snap */
+	long long creation;
+	uint64_t guid;
+};
+struct restore_ds {
+	char *name; /* POOL/store/HOST/dataset */
+	int volume;
+	int encrypted;
+	struct restore_snap *snaps; /* newest first */
+	size_t nsnaps;
+};
+struct restore_list {
+	char *root; /* POOL/store */
+	struct restore_ds *ds;
+	size_t n;
+};
+struct restore_session {
+	const struct config *cfg;
+	struct medium m;
+	int lock;
+};
+int restore_begin(const struct config *, const char *pool, const char *what,
+    struct restore_session *);
+int restore_end(struct restore_session *, int ok, const char *message);
+int restore_zfs(const struct config *, const char *bin,
+    const char *const *args, struct buf *out);
+int restore_scan(const struct config *, const char *pool, struct restore_list *);
+void restore_list_free(struct restore_list *);
+int restore_busy(const struct config *, const char *guid);
+int restore_read_stream(const struct config *, const char *snap, int raw,
+    int fd, uint64_t *bytes, struct hash *);
+int restore_command(const struct config *, int argc, char **argv);
+
+/* drill.c */
+int drill_run(const struct config *, const char *pool, int scrub);
+
 #endif

@@ -225,6 +225,51 @@ status_disks(const struct config *cfg, int json)
 	free(dir);
 }
 
+/* STATE/drills/GUID: the last restore drill of each disk. */
+static void
+status_drills(const struct config *cfg, int json)
+{
+	char *dir = xasprintf("%s/drills", cfg->state_dir), **names;
+	int i, n = list_dir(dir, &names), first = 1;
+
+	printf(json ? ",\"drills\":[" : "restore drills:\n");
+	for (i = 0; i < n; i++) {
+		char *path = xasprintf("%s/%s", dir, names[i]), t[64];
+		struct kv kv[12];
+		int k = read_kv(path, kv, 12);
+
+		if (k > 0 && json) {
+			printf("%s{\"pool\":", first ? "" : ",");
+			json_str(esc(kv_get(kv, k, "pool")));
+			printf(",\"guid\":");
+			json_str(esc(kv_get(kv, k, "guid")));
+			printf(",\"time\":%lld,\"seconds\":%lld,\"result\":",
+			    atoll(kv_get(kv, k, "time")), atoll(kv_get(kv, k, "seconds")));
+			json_str(esc(kv_get(kv, k, "result")));
+			printf(",\"datasets\":%d,\"failed\":%d,\"scrub\":%s,"
+			    "\"message\":", atoi(kv_get(kv, k, "datasets")),
+			    atoi(kv_get(kv, k, "failed")),
+			    strcmp(kv_get(kv, k, "scrub"), "yes") == 0 ? "true" : "false");
+			json_str(esc(kv_get(kv, k, "message")));
+			printf("}");
+			first = 0;
+		} else if (k > 0) {
+			when(atoll(kv_get(kv, k, "time")), t, sizeof t);
+			printf("  %-16s %s: %s in %lld s: %s\n",
+			    esc(kv_get(kv, k, "pool")), t, esc(kv_get(kv, k, "result")),
+			    atoll(kv_get(kv, k, "seconds")), esc(kv_get(kv, k, "message")));
+		}
+		free(path);
+		free(names[i]);
+	}
+	if (n == 0 && !json)
+		printf("  none yet\n");
+	if (json)
+		printf("]");
+	free(names);
+	free(dir);
+}
+
 static void
 status_quarantine(const struct config *cfg, int json)
 {
@@ -449,6 +494,7 @@ status_show(const struct config *cfg, int json)
 	status_queue(cfg, json);
 	status_disks(cfg, json);
 	status_rotation(cfg, json);
+	status_drills(cfg, json);
 	status_quarantine(cfg, json);
 	status_runs(cfg, json);
 	if (json)
