@@ -475,6 +475,21 @@ browse_mkdir(const char *folder)
 	return rc;
 }
 
+/* The folder, and mount_dir/browse when nothing else is open. */
+static void
+browse_rmdir(const char *folder)
+{
+	char *p = xstrdup(folder), *slash = strrchr(p, '/');
+
+	if (rmdir(p) == -1 && errno != ENOENT)
+		log_warn("restore: rmdir %s", p);
+	if (slash != NULL) {
+		*slash = '\0';
+		(void)rmdir(p);
+	}
+	free(p);
+}
+
 static int
 browse_record(const struct config *cfg, const struct medium *m,
     const char *snap, const char *folder)
@@ -579,7 +594,7 @@ cmd_open(const struct config *cfg, const char *pool, const char *spec)
 
 				unlink(path);
 				free(path);
-				rmdir(folder);
+				browse_rmdir(folder);
 			}
 		}
 		restore_list_free(&l);
@@ -600,7 +615,7 @@ static int
 browse_remove(const struct config *cfg, const char *pool, const char *guid)
 {
 	char *clone = xasprintf("%s/%s", pool, BROWSE_CLONE);
-	char snap[ESCAPED_MAX(1024)], folder[1024], *p;
+	char snap[ESCAPED_MAX(1024)], folder[1024];
 	struct buf out = { 0 };
 	int rc;
 
@@ -624,12 +639,8 @@ browse_remove(const struct config *cfg, const char *pool, const char *guid)
 		    "still using %s?)", clone, folder);
 		rc = -1;
 	}
-	if (rc == 0 && folder[0] != '\0' && rmdir(folder) == -1 && errno != ENOENT)
-		log_warn("restore: rmdir %s", folder);
-	if (rc == 0 && (p = strrchr(folder, '/')) != NULL) {
-		*p = '\0';
-		(void)rmdir(folder); /* mount_dir/browse, when nothing else is open */
-	}
+	if (rc == 0 && folder[0] != '\0')
+		browse_rmdir(folder);
 	buf_free(&out);
 	free(clone);
 	return rc == 0 ? 0 : -1;
