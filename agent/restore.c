@@ -385,8 +385,10 @@ list_print(const struct medium *m, const struct restore_list *l)
 		snprintf(h, sizeof h, "%s", d->name + strlen(l->root) + 1);
 		h[strcspn(h, "/")] = '\0';
 		str_escape(buf, sizeof buf, h);
-		if (strcmp(buf, host) != 0)
-			printf("host %s\n", strcpy(host, buf));
+		if (strcmp(buf, host) != 0) {
+			snprintf(host, sizeof host, "%s", buf);
+			printf("host %s\n", host);
+		}
 		printf("  %s%s%s, %zu snapshot(s)\n", shown(l, d->name, buf,
 		    sizeof buf), d->volume ? " (volume)" : "", d->encrypted ?
 		    " (encrypted: restore it raw)" : "", d->nsnaps);

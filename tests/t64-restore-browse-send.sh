@@ -92,7 +92,7 @@ assert_nothing_mounted "$STICK_DEV"
 lab_stick_open "$STICK_DEV"
 f=$(printf '%s@s2' "$DS" | tr / _)
 [ -f "$LAB/stickchk/restore/$f" ] || lab_fail "no restore/$f on the stick: $(ls -la "$LAB/stickchk/restore" 2>&1)"
-ls -A "$LAB/stickchk/restore" | grep -q '^\.' && lab_fail "a partial file is left on the stick"
+[ -z "$(find "$LAB/stickchk/restore" -mindepth 1 -name '.*')" ] || lab_fail "a partial file is left on the stick"
 grep -qx "guid=$(lab_guid "$LAP_FS@s2")" "$LAB/stickchk/restore/$f.txt" ||
     lab_fail "the note on the stick lacks the guid: $(cat "$LAB/stickchk/restore/$f.txt")"
 grep -qx "sha256=$(sha256sum <"$LAB/stickchk/restore/$f" | cut -d' ' -f1)" \

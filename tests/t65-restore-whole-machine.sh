@@ -54,8 +54,15 @@ assert_exported "$BAK_POOL"
 assert_led safe
 
 # The laptop is lost.
-zfs unmount -a 2>/dev/null || true
-lab_pool_destroy "$LAP_POOL"
+gone=
+for _ in $(seq 1 60); do
+	if zpool destroy -f "$LAP_POOL" 2>/dev/null; then
+		gone=1
+		break
+	fi
+	sleep 0.5
+done
+[ -n "$gone" ] || lab_die "cannot destroy the laptop's pool $LAP_POOL"
 
 # --- the new machine: docs/restore.md, "a whole machine"
 lab_bakdisk_import

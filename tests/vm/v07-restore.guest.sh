@@ -81,10 +81,12 @@ zfs send -w lap/secret@s1 | zfs receive -u -o readonly=on bakdisk1/simplesnap/la
 zfs send lap/plain@p1 | zfs receive -u -o readonly=on -x mountpoint bakdisk1/simplesnap/laptop/lap/plain
 guest_eq "the backup's key status" unavailable "$(prop bakdisk1/simplesnap/laptop/lap/secret keystatus)"
 zpool export bakdisk1
-udevadm trigger --action=change "$sd"
+# zpool create put a GPT on the whole disk: the member is its first partition.
+member=${sd}1
+udevadm trigger --action=change "$member"
 udevadm settle
-guest_wait 30 "udev seeing $sd as a member of bakdisk1" \
-    sh -c "udevadm info --query=property --name='$sd' | grep -qx ID_FS_LABEL=bakdisk1"
+guest_wait 30 "udev seeing $member as a member of bakdisk1" \
+    sh -c "udevadm info --query=property --name='$member' | grep -qx ID_FS_LABEL=bakdisk1"
 stick=$(readlink -f /dev/disk/by-label/RSTICK1)
 guest_log "backup disk $sd, stick $stick"
 
@@ -125,8 +127,8 @@ umount /mnt/rstick
 guest_eq "guid of the restored snapshot" "$(prop lap/secret@s1 guid)" "$(prop new/secret@s1 guid)"
 guest_eq "restored key status before load-key" unavailable "$(prop new/secret keystatus)"
 zfs load-key -L "file://$KEY" new/secret
-zfs set mountpoint=/restored new/secret
-zfs mount new/secret
+zfs set mountpoint=/restored new/secret # mounts it, the key being loaded
+[ "$(prop new/secret mounted)" = yes ] || zfs mount new/secret
 for f in one two.txt; do
 	guest_eq "content of $f" "$(sha256sum </lapsecret/$f)" "$(sha256sum </restored/$f)"
 done
