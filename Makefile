@@ -17,7 +17,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS += $(PKG_LIBS) -lpthread
 
-SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/lock.c \
+SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/state.c agent/lock.c \
 	agent/queue.c agent/zstream.c agent/hash.c agent/zwalk.c agent/zfs.c agent/decompress.c \
 	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/verified.c agent/ingest.c \
 	agent/media.c agent/indicator.c agent/nncp.c agent/disk.c agent/stick.c \

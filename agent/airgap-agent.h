@@ -51,6 +51,7 @@ void *xreallocarray(void *, size_t, size_t);
 char *xstrdup(const char *);
 char *xasprintf(const char *, ...) ATTR_PRINTF(1, 2);
 void buf_append(struct buf *, const void *, size_t);
+void buf_printf(struct buf *, const char *, ...) ATTR_PRINTF(2, 3);
 void buf_free(struct buf *);
 char **strv_copy(char *const *);
 size_t strv_len(char *const *);
@@ -63,6 +64,7 @@ int fsync_dir(const char *);
 char *str_escape(char *, size_t, const char *);
 int file_replace(const char *path, const void *, size_t);
 int file_lines(const char *path, int (*)(void *, char *), void *);
+int dir_names(const char *dir, char ***names);
 
 /* config.c */
 struct host_cfg {
@@ -151,6 +153,65 @@ void child_free(struct child *);
 int child_run(const struct child_opts *, struct buf *out, int *status);
 const char *child_status_str(int status, char *, size_t);
 int child_ok(int status);
+
+/* state.c */
+#define STATE_VALUE_MAX 2100 /* an escaped message (ESCAPED_MAX(512)) fits */
+struct state_kv {
+	char key[32];
+	char value[STATE_VALUE_MAX];
+};
+struct state_light {
+	char state[32];
+	long long time;
+	char message[STATE_VALUE_MAX];
+};
+struct state_run {
+	long long time;
+	char device[ESCAPED_MAX(256)];
+	char label[ESCAPED_MAX(256)];
+	char role[16];
+	char outcome[32];
+	char message[STATE_VALUE_MAX];
+};
+struct state_disk {
+	char pool[ESCAPED_MAX(256)];
+	char guid[128];
+	long long last_seen;
+	char result[16]; /* ok, needs-reboot, error */
+	int received;
+	int waiting;
+	int problems;
+	char message[STATE_VALUE_MAX];
+};
+struct state_drill {
+	char pool[ESCAPED_MAX(256)];
+	char guid[128];
+	long long time;
+	long long seconds;
+	char result[16]; /* ok, damaged, error */
+	int datasets;    /* read end to end */
+	int failed;      /* could not be read */
+	unsigned long long bytes;
+	int scrub;
+	char message[STATE_VALUE_MAX];
+};
+char *state_path(const struct config *, const char *name);
+int state_light_write(const struct config *, const char *state,
+    const char *message);
+int state_light_read(const struct config *, struct state_light *);
+void state_run_append(const struct config *, const struct state_run *);
+int state_runs_last(const struct config *, struct state_run *, int max);
+int state_disk_read(const struct config *, const char *guid,
+    struct state_disk *);
+int state_disk_write(const struct config *, const struct state_disk *);
+int state_disks(const struct config *, struct state_disk **);
+int state_stick_owner(const struct config *, const char *uuid,
+    unsigned *uid, unsigned *gid);
+int state_stick_owner_save(const struct config *, const char *uuid,
+    unsigned uid, unsigned gid);
+void state_stick_owner_forget(const struct config *, const char *uuid);
+int state_drill_write(const struct config *, const struct state_drill *);
+int state_drills(const struct config *, struct state_drill **);
 
 /* lock.c */
 int lock_take(const char *state_dir, int wait);

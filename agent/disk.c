@@ -99,24 +99,6 @@ disk_power_off(const struct config *cfg, const struct medium *m)
 	strv_free(argv);
 }
 
-/* last_seen of the record at PATH, 0 when there is none. */
-static long long
-disk_last_seen(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char line[128];
-	long long t = 0;
-
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, "last_seen=", 10) == 0) {
-			t = atoll(line + 10);
-			break;
-		}
-	if (f != NULL)
-		fclose(f);
-	return t;
-}
-
 /* STATE/disks/GUID: when the disk was last here and what it got.  A
  * disk whose pool did not come in got nothing: its last_seen stays,
  * or a rotation disk would stop being overdue by being plugged in
@@ -125,27 +107,22 @@ static void
 disk_record(const struct config *cfg, const struct medium *m,
     const struct disk_result *r)
 {
-	char *dir = xasprintf("%s/disks", cfg->state_dir);
-	char *path = xasprintf("%s/%s", dir, m->uuid), *text;
-	long long seen = r->imported ? (long long)time(NULL) :
-	    disk_last_seen(path);
-	char label[ESCAPED_MAX(256)], uuid[ESCAPED_MAX(128)];
-	char msg[ESCAPED_MAX(512)];
+	struct state_disk d;
+	long long seen = 0;
 
-	/* One key a line: what comes from the disk is escaped. */
-	text = xasprintf("pool=%s\nguid=%s\nlast_seen=%lld\nresult=%s\n"
-	    "received=%d\nwaiting=%d\nproblems=%d\nmessage=%s\n",
-	    str_escape(label, sizeof label, m->label),
-	    str_escape(uuid, sizeof uuid, m->uuid), seen,
-	    r->status == DISK_OK ? "ok" : r->status == DISK_REBOOT ?
-	    "needs-reboot" : "error", r->sum.received + r->sum.duplicate,
-	    r->sum.waiting, r->sum.held + r->sum.failed + r->sum.quarantined,
-	    str_escape(msg, sizeof msg, r->message));
-	if (mkdir_private(dir) == 0)
-		file_replace(path, text, strlen(text));
-	free(dir);
-	free(path);
-	free(text);
+	if (!r->imported && state_disk_read(cfg, m->uuid, &d) == 0)
+		seen = d.last_seen;
+	memset(&d, 0, sizeof d);
+	snprintf(d.pool, sizeof d.pool, "%s", m->label);
+	snprintf(d.guid, sizeof d.guid, "%s", m->uuid);
+	d.last_seen = r->imported ? (long long)time(NULL) : seen;
+	snprintf(d.result, sizeof d.result, "%s", r->status == DISK_OK ? "ok" :
+	    r->status == DISK_REBOOT ? "needs-reboot" : "error");
+	d.received = r->sum.received + r->sum.duplicate;
+	d.waiting = r->sum.waiting;
+	d.problems = r->sum.held + r->sum.failed + r->sum.quarantined;
+	snprintf(d.message, sizeof d.message, "%s", r->message);
+	state_disk_write(cfg, &d);
 }
 
 int

@@ -28,27 +28,26 @@ struct drill {
 	char first_failed[ESCAPED_MAX(256)];
 };
 
-/* STATE/drills/GUID, in one function so that the state layout can move
- * to one place. */
+/* STATE/drills/GUID, through state.c. */
 static void
 drill_record(const struct config *cfg, const struct medium *m,
     const struct drill *d, const char *result, const char *message)
 {
-	char *dir = xasprintf("%s/drills", cfg->state_dir);
-	char *path = xasprintf("%s/%s", dir, m->uuid), *text;
-	char label[ESCAPED_MAX(256)], msg[ESCAPED_MAX(512)];
+	struct state_drill r;
 
-	text = xasprintf("pool=%s\nguid=%s\ntime=%lld\nseconds=%.0f\nresult=%s\n"
-	    "datasets=%d\nfailed=%d\nbytes=%" PRIu64 "\nscrub=%s\nmessage=%s\n",
-	    str_escape(label, sizeof label, m->label), m->uuid,
-	    (long long)time(NULL), d->seconds, result, d->datasets, d->failed,
-	    d->bytes, d->scrubbed ? "yes" : "no", str_escape(msg, sizeof msg,
-	    message));
-	if (mkdir_private(dir) == 0)
-		file_replace(path, text, strlen(text));
-	free(dir);
-	free(path);
-	free(text);
+	memset(&r, 0, sizeof r);
+	snprintf(r.pool, sizeof r.pool, "%s", m->label);
+	snprintf(r.guid, sizeof r.guid, "%s", m->uuid);
+	r.time = (long long)time(NULL);
+	r.seconds = (long long)(d->seconds + 0.5);
+	snprintf(r.result, sizeof r.result, "%s", result);
+	r.datasets = d->datasets;
+	r.failed = d->failed;
+	r.bytes = d->bytes;
+	r.scrub = d->scrubbed;
+	snprintf(r.message, sizeof r.message, "%s", message);
+	if (state_drill_write(cfg, &r) == -1)
+		log_warnx("drill: the result could not be recorded");
 }
 
 static void

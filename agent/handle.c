@@ -14,33 +14,22 @@
 
 #include "airgap-agent.h"
 
-#define RUNS_LOG "runs.log"
-
-/* STATE/runs.log: time, device, label, role, outcome, message, each
- * escaped: a label comes from the medium and could fake a field or a
- * line. */
+/* STATE/runs.log: one line for each medium handled. */
 void
 handle_log_run(const struct config *cfg, const struct medium *m,
     const char *outcome, const char *message)
 {
-	char *path = xasprintf("%s/%s", cfg->state_dir, RUNS_LOG);
-	FILE *f = fopen(path, "ae");
-	char dev[ESCAPED_MAX(256)], label[ESCAPED_MAX(256)];
-	char msg[ESCAPED_MAX(512)];
+	struct state_run r;
 
-	if (f == NULL) {
-		log_warn("handle: open %s", path);
-	} else {
-		fprintf(f, "%lld\t%s\t%s\t%s\t%s\t%s\n", (long long)time(NULL),
-		    str_escape(dev, sizeof dev, m->devnode),
-		    str_escape(label, sizeof label, m->label),
-		    m->cfg == NULL ? "unknown" : m->cfg->role == ROLE_BACKUP ?
-		    "backup" : "transport",
-		    outcome, str_escape(msg, sizeof msg, message));
-		if (fclose(f) == EOF)
-			log_warn("handle: write %s", path);
-	}
-	free(path);
+	memset(&r, 0, sizeof r);
+	r.time = (long long)time(NULL);
+	snprintf(r.device, sizeof r.device, "%s", m->devnode);
+	snprintf(r.label, sizeof r.label, "%s", m->label);
+	snprintf(r.role, sizeof r.role, "%s", m->cfg == NULL ? "unknown" :
+	    m->cfg->role == ROLE_BACKUP ? "backup" : "transport");
+	snprintf(r.outcome, sizeof r.outcome, "%s", outcome);
+	snprintf(r.message, sizeof r.message, "%s", message);
+	state_run_append(cfg, &r);
 }
 
 static int

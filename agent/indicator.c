@@ -173,19 +173,6 @@ draw(const struct pattern *p, const char *message)
 	    message ? message : "");
 }
 
-/* Written atomically, so "status" never reads half a state. */
-static void
-record(const struct config *cfg, const struct pattern *p, const char *message)
-{
-	char *path = xasprintf("%s/indicator", cfg->state_dir);
-	char *text = xasprintf("state=%s\ntime=%lld\nmessage=%s\n", p->name,
-	    (long long)time(NULL), message ? message : "");
-
-	file_replace(path, text, strlen(text));
-	free(path);
-	free(text);
-}
-
 void
 indicator_set(const struct config *cfg, enum indicator_state s,
     const char *message)
@@ -202,7 +189,7 @@ indicator_set(const struct config *cfg, enum indicator_state s,
 	if (!p->keep_led) {
 		for (i = 0; cfg->leds[i] != NULL; i++)
 			led_set(cfg->leds[i], p);
-		record(cfg, p, message);
+		state_light_write(cfg, p->name, message);
 	}
 	if (cfg->console)
 		draw(p, message);

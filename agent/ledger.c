@@ -80,32 +80,15 @@ ledger_load(const char *state_dir, struct ledger *l)
 int
 ledger_save(const struct ledger *l)
 {
-	char *tmp = xasprintf("%s.tmp", l->path), *dir = xstrdup(l->path);
-	FILE *f = fopen(tmp, "we");
+	struct buf out = { 0 };
 	size_t i;
-	int rc = -1;
+	int rc;
 
-	*strrchr(dir, '/') = '\0';
-	if (f == NULL) {
-		log_warn("ledger: create %s", tmp);
-		goto out;
-	}
 	for (i = 0; i < l->n; i++)
-		fprintf(f, "%s\t%s\t%" PRIu64 "\t%s\n", l->e[i].key, l->e[i].pool,
-		    l->e[i].guid, l->e[i].dataset);
-	if (fflush(f) == EOF || fsync(fileno(f)) == -1) {
-		log_warn("ledger: write %s", tmp);
-		fclose(f);
-		goto out;
-	}
-	if (fclose(f) == EOF || rename(tmp, l->path) == -1) {
-		log_warn("ledger: replace %s", l->path);
-		goto out;
-	}
-	rc = fsync_dir(dir);
-out:
-	free(tmp);
-	free(dir);
+		buf_printf(&out, "%s\t%s\t%" PRIu64 "\t%s\n", l->e[i].key,
+		    l->e[i].pool, l->e[i].guid, l->e[i].dataset);
+	rc = file_replace(l->path, out.data ? out.data : "", out.len);
+	buf_free(&out);
 	return rc;
 }
 

@@ -13,47 +13,6 @@
 
 #define STATUS_RUNS 10
 
-struct kv {
-	char key[32];
-	char value[512];
-};
-
-/* Reads "key=value" lines; returns how many were read. */
-static int
-read_kv(const char *path, struct kv *kv, int max)
-{
-	FILE *f = fopen(path, "re");
-	char line[600];
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (n < max && fgets(line, sizeof line, f) != NULL) {
-		char *eq = strchr(line, '=');
-
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		eq[1 + strcspn(eq + 1, "\n")] = '\0';
-		snprintf(kv[n].key, sizeof kv[n].key, "%.31s", line);
-		snprintf(kv[n].value, sizeof kv[n].value, "%.511s", eq + 1);
-		n++;
-	}
-	fclose(f);
-	return n;
-}
-
-static const char *
-kv_get(const struct kv *kv, int n, const char *key)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(kv[i].key, key) == 0)
-			return kv[i].value;
-	return "";
-}
-
 /* What status shows comes from files and names that media, streams
  * and senders made: escaped, in a few rotating buffers so that one
  * printf can take several. */
@@ -101,21 +60,20 @@ when(long long t, char *out, size_t len)
 static void
 status_light(const struct config *cfg, int json)
 {
-	char *path = xasprintf("%s/indicator", cfg->state_dir), t[64];
-	struct kv kv[4];
-	int n = read_kv(path, kv, 4);
+	struct state_light l;
+	int known = state_light_read(cfg, &l) == 0;
+	char t[64];
 
-	when(atoll(kv_get(kv, n, "time")), t, sizeof t);
+	when(l.time, t, sizeof t);
 	if (json) {
 		printf("\"light\":{\"state\":");
-		json_str(n ? esc(kv_get(kv, n, "state")) : "unknown");
-		printf(",\"since\":%lld,\"message\":", atoll(kv_get(kv, n, "time")));
-		json_str(esc(kv_get(kv, n, "message")));
+		json_str(known ? esc(l.state) : "unknown");
+		printf(",\"since\":%lld,\"message\":", l.time);
+		json_str(esc(l.message));
 		printf("}");
 	} else
-		printf("light: %s since %s%s%s\n", n ? esc(kv_get(kv, n, "state")) :
-		    "unknown", t, n ? ": " : "", esc(kv_get(kv, n, "message")));
-	free(path);
+		printf("light: %s since %s%s%s\n", known ? esc(l.state) : "unknown",
+		    t, known ? ": " : "", esc(l.message));
 }
 
 static void
@@ -163,123 +121,86 @@ status_queue(const struct config *cfg, int json)
 	queue_free(&q);
 }
 
-static int
-list_dir(const char *dir, char ***names)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	*names = NULL;
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		*names = xreallocarray(*names, (size_t)n + 1, sizeof **names);
-		(*names)[n++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	return n;
-}
-
 static void
 status_disks(const struct config *cfg, int json)
 {
-	char *dir = xasprintf("%s/disks", cfg->state_dir), **names;
-	int i, n = list_dir(dir, &names), first = 1;
+	struct state_disk *d;
+	int i, n = state_disks(cfg, &d);
 
 	printf(json ? ",\"disks\":[" : "backup disks:\n");
 	for (i = 0; i < n; i++) {
-		char *path = xasprintf("%s/%s", dir, names[i]), t[64];
-		struct kv kv[10];
-		int k = read_kv(path, kv, 10);
+		char t[64];
 
-		if (k > 0 && json) {
-			printf("%s{\"pool\":", first ? "" : ",");
-			json_str(esc(kv_get(kv, k, "pool")));
+		if (json) {
+			printf("%s{\"pool\":", i ? "," : "");
+			json_str(esc(d[i].pool));
 			printf(",\"guid\":");
-			json_str(esc(kv_get(kv, k, "guid")));
-			printf(",\"last_seen\":%lld,\"result\":",
-			    atoll(kv_get(kv, k, "last_seen")));
-			json_str(esc(kv_get(kv, k, "result")));
-			printf(",\"received\":%d,\"message\":",
-			    atoi(kv_get(kv, k, "received")));
-			json_str(esc(kv_get(kv, k, "message")));
+			json_str(esc(d[i].guid));
+			printf(",\"last_seen\":%lld,\"result\":", d[i].last_seen);
+			json_str(esc(d[i].result));
+			printf(",\"received\":%d,\"message\":", d[i].received);
+			json_str(esc(d[i].message));
 			printf("}");
-			first = 0;
-		} else if (k > 0) {
-			when(atoll(kv_get(kv, k, "last_seen")), t, sizeof t);
-			printf("  %-16s last here %s: %s, %s\n",
-			    esc(kv_get(kv, k, "pool")), t, esc(kv_get(kv, k, "result")),
-			    esc(kv_get(kv, k, "message")));
+			continue;
 		}
-		free(path);
-		free(names[i]);
+		when(d[i].last_seen, t, sizeof t);
+		printf("  %-16s last here %s: %s, %s\n", esc(d[i].pool), t,
+		    esc(d[i].result), esc(d[i].message));
 	}
 	if (n == 0 && !json)
 		printf("  none seen yet\n");
 	if (json)
 		printf("]");
-	free(names);
-	free(dir);
+	free(d);
 }
 
-/* STATE/drills/GUID: the last restore drill of each disk. */
+/* The last restore drill of each disk. */
 static void
 status_drills(const struct config *cfg, int json)
 {
-	char *dir = xasprintf("%s/drills", cfg->state_dir), **names;
-	int i, n = list_dir(dir, &names), first = 1;
+	struct state_drill *d;
+	int i, n = state_drills(cfg, &d);
 
 	printf(json ? ",\"drills\":[" : "restore drills:\n");
 	for (i = 0; i < n; i++) {
-		char *path = xasprintf("%s/%s", dir, names[i]), t[64];
-		struct kv kv[12];
-		int k = read_kv(path, kv, 12);
+		char t[64];
 
-		if (k > 0 && json) {
-			printf("%s{\"pool\":", first ? "" : ",");
-			json_str(esc(kv_get(kv, k, "pool")));
+		if (json) {
+			printf("%s{\"pool\":", i ? "," : "");
+			json_str(esc(d[i].pool));
 			printf(",\"guid\":");
-			json_str(esc(kv_get(kv, k, "guid")));
-			printf(",\"time\":%lld,\"seconds\":%lld,\"result\":",
-			    atoll(kv_get(kv, k, "time")), atoll(kv_get(kv, k, "seconds")));
-			json_str(esc(kv_get(kv, k, "result")));
+			json_str(esc(d[i].guid));
+			printf(",\"time\":%lld,\"seconds\":%lld,\"result\":", d[i].time,
+			    d[i].seconds);
+			json_str(esc(d[i].result));
 			printf(",\"datasets\":%d,\"failed\":%d,\"scrub\":%s,"
-			    "\"message\":", atoi(kv_get(kv, k, "datasets")),
-			    atoi(kv_get(kv, k, "failed")),
-			    strcmp(kv_get(kv, k, "scrub"), "yes") == 0 ? "true" : "false");
-			json_str(esc(kv_get(kv, k, "message")));
+			    "\"message\":", d[i].datasets, d[i].failed,
+			    d[i].scrub ? "true" : "false");
+			json_str(esc(d[i].message));
 			printf("}");
-			first = 0;
-		} else if (k > 0) {
-			when(atoll(kv_get(kv, k, "time")), t, sizeof t);
-			printf("  %-16s %s: %s in %lld s: %s\n",
-			    esc(kv_get(kv, k, "pool")), t, esc(kv_get(kv, k, "result")),
-			    atoll(kv_get(kv, k, "seconds")), esc(kv_get(kv, k, "message")));
+			continue;
 		}
-		free(path);
-		free(names[i]);
+		when(d[i].time, t, sizeof t);
+		printf("  %-16s %s: %s in %lld s: %s\n", esc(d[i].pool), t,
+		    esc(d[i].result), d[i].seconds, esc(d[i].message));
 	}
 	if (n == 0 && !json)
 		printf("  none yet\n");
 	if (json)
 		printf("]");
-	free(names);
-	free(dir);
+	free(d);
 }
 
 static void
 status_quarantine(const struct config *cfg, int json)
 {
 	char *top = xasprintf("%s/quarantine", cfg->state_dir), **hosts;
-	int h, nh = list_dir(top, &hosts), first = 1, total = 0;
+	int h, nh = dir_names(top, &hosts), first = 1, total = 0;
 
 	printf(json ? ",\"quarantine\":[" : "quarantine:\n");
 	for (h = 0; h < nh; h++) {
 		char *dir = xasprintf("%s/%s", top, hosts[h]), **names;
-		int i, n = list_dir(dir, &names);
+		int i, n = dir_names(dir, &names);
 
 		for (i = 0; i < n; i++) {
 			size_t l = strlen(names[i]);
@@ -325,77 +246,50 @@ status_quarantine(const struct config *cfg, int json)
 static void
 status_runs(const struct config *cfg, int json)
 {
-	char *path = xasprintf("%s/runs.log", cfg->state_dir);
-	char lines[STATUS_RUNS][700], buf[700];
-	FILE *f = fopen(path, "re");
-	int n = 0, i;
+	struct state_run *r = xcalloc(STATUS_RUNS, sizeof *r);
+	int n = state_runs_last(cfg, r, STATUS_RUNS), i;
 
-	while (f != NULL && fgets(buf, sizeof buf, f) != NULL) {
-		buf[strcspn(buf, "\n")] = '\0';
-		if (n == STATUS_RUNS)
-			memmove(lines[0], lines[1], sizeof lines[0] * (STATUS_RUNS - 1));
-		snprintf(lines[n == STATUS_RUNS ? n - 1 : n++], sizeof lines[0], "%s",
-		    buf);
-	}
-	if (f != NULL)
-		fclose(f);
 	printf(json ? ",\"runs\":[" : "last runs:\n");
 	for (i = 0; i < n; i++) {
-		char *fld[6] = { NULL }, *p = lines[i], t[64];
-		int k;
+		char t[64];
 
-		for (k = 0; k < 6 && p != NULL; k++) {
-			fld[k] = p;
-			if ((p = strchr(p, '\t')) != NULL)
-				*p++ = '\0';
-		}
-		if (k < 6)
-			continue;
-		when(atoll(fld[0]), t, sizeof t);
+		when(r[i].time, t, sizeof t);
 		if (json) {
-			printf("%s{\"time\":%lld,\"device\":", i ? "," : "", atoll(fld[0]));
-			json_str(esc(fld[1]));
+			printf("%s{\"time\":%lld,\"device\":", i ? "," : "",
+			    r[i].time);
+			json_str(esc(r[i].device));
 			printf(",\"label\":");
-			json_str(esc(fld[2]));
+			json_str(esc(r[i].label));
 			printf(",\"role\":");
-			json_str(esc(fld[3]));
+			json_str(esc(r[i].role));
 			printf(",\"outcome\":");
-			json_str(esc(fld[4]));
+			json_str(esc(r[i].outcome));
 			printf(",\"message\":");
-			json_str(esc(fld[5]));
+			json_str(esc(r[i].message));
 			printf("}");
 		} else
-			printf("  %s  %-9s %-12s %-12s %s\n", t, esc(fld[3]),
-			    esc(fld[2]), esc(fld[4]), esc(fld[5]));
+			printf("  %s  %-9s %-12s %-12s %s\n", t, esc(r[i].role),
+			    esc(r[i].label), esc(r[i].outcome), esc(r[i].message));
 	}
 	if (n == 0 && !json)
 		printf("  none yet\n");
 	if (json)
 		printf("]");
-	free(path);
+	free(r);
 }
 
 /* The newest last_seen among the records of POOL, 0 if never seen. */
 static long long
 last_seen(const struct config *cfg, const char *pool)
 {
-	char *dir = xasprintf("%s/disks", cfg->state_dir), **names;
-	int i, n = list_dir(dir, &names);
+	struct state_disk *d;
+	int i, n = state_disks(cfg, &d);
 	long long best = 0;
 
-	for (i = 0; i < n; i++) {
-		char *path = xasprintf("%s/%s", dir, names[i]);
-		struct kv kv[10];
-		int k = read_kv(path, kv, 10);
-
-		if (k > 0 && strcmp(kv_get(kv, k, "pool"), pool) == 0 &&
-		    atoll(kv_get(kv, k, "last_seen")) > best)
-			best = atoll(kv_get(kv, k, "last_seen"));
-		free(path);
-		free(names[i]);
-	}
-	free(names);
-	free(dir);
+	for (i = 0; i < n; i++)
+		if (strcmp(d[i].pool, pool) == 0 && d[i].last_seen > best)
+			best = d[i].last_seen;
+	free(d);
 	return best;
 }
 

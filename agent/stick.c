@@ -204,71 +204,18 @@ is_fat(const struct stick *s)
 /* STATE/sticks/UUID holds the NNCP folder's owner from before a run
  * gave it to the NNCP user, until it is given back: a run killed in
  * between leaves the folder owned by the NNCP user, and the next run
- * must not take that for the spooler's.  NULL for a filesystem UUID
- * that is no use as a file name (it comes from the stick). */
-static char *
-owner_path(const struct stick *s, int create)
-{
-	const char *u = s->m->uuid;
-	char *dir;
-
-	if (u[0] == '\0' || strlen(u) > 64 ||
-	    strspn(u, "0123456789abcdefABCDEF-") != strlen(u))
-		return NULL;
-	dir = xasprintf("%s/sticks", s->cfg->state_dir);
-	if (create && mkdir_private(dir) == -1) {
-		free(dir);
-		return NULL;
-	}
-	free(dir);
-	return xasprintf("%s/sticks/%s", s->cfg->state_dir, u);
-}
-
-/* The owner a killed run recorded, if there is one. */
+ * must not take that for the spooler's. */
 static void
 owner_load(struct stick *s)
 {
-	char *path = owner_path(s, 0);
 	unsigned uid, gid;
-	FILE *f;
 
-	if (path == NULL || (f = fopen(path, "re")) == NULL) {
-		free(path);
+	if (state_stick_owner(s->cfg, s->m->uuid, &uid, &gid) == -1)
 		return;
-	}
-	if (fscanf(f, "%u %u", &uid, &gid) == 2) {
-		log_warnx("stick: an earlier run did not give %s back; its owner "
-		    "was uid %u", s->xfer, uid);
-		s->orig_uid = uid;
-		s->orig_gid = gid;
-	}
-	fclose(f);
-	free(path);
-}
-
-static int
-owner_save(const struct stick *s)
-{
-	char *path = owner_path(s, 1), *text;
-	int rc;
-
-	if (path == NULL)
-		return -1;
-	text = xasprintf("%u %u\n", (unsigned)s->orig_uid, (unsigned)s->orig_gid);
-	rc = file_replace(path, text, strlen(text));
-	free(text);
-	free(path);
-	return rc;
-}
-
-static void
-owner_forget(const struct stick *s)
-{
-	char *path = owner_path(s, 0);
-
-	if (path != NULL && unlink(path) == -1 && errno != ENOENT)
-		log_warn("stick: remove %s", path);
-	free(path);
+	log_warnx("stick: an earlier run did not give %s back; its owner "
+	    "was uid %u", s->xfer, uid);
+	s->orig_uid = uid;
+	s->orig_gid = gid;
 }
 
 /* The machine that writes the stick next (the spooler) finds its NNCP
@@ -282,7 +229,7 @@ stick_restore_owner(struct stick *s)
 		log_warnx("stick: could not give %s back to uid %u", s->xfer,
 		    (unsigned)s->orig_uid);
 	else
-		owner_forget(s);
+		state_stick_owner_forget(s->cfg, s->m->uuid);
 }
 
 /* An ext4 stick keeps the uids of the machine that wrote it: give the
@@ -314,7 +261,8 @@ stick_prepare_xfer(struct stick *s)
 	}
 	if (is_fat(s))
 		return 0;
-	if (s->had_xfer && owner_save(s) == -1)
+	if (s->had_xfer && state_stick_owner_save(s->cfg, s->m->uuid,
+	    (unsigned)s->orig_uid, (unsigned)s->orig_gid) == -1)
 		note(s, 0, "could not record the NNCP folder's owner (uid %u); "
 		    "a run killed now would not give it back",
 		    (unsigned)s->orig_uid);

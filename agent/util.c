@@ -3,6 +3,7 @@
  * silently, growable buffers, string vectors, careful writes.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -85,6 +86,20 @@ buf_append(struct buf *b, const void *p, size_t n)
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		fatal("vasprintf");
+	va_end(ap);
+	buf_append(b, s, strlen(s));
+	free(s);
 }
 
 void
@@ -292,4 +307,26 @@ file_lines(const char *path, int (*fn)(void *, char *), void *arg)
 	}
 	fclose(f);
 	return 0;
+}
+
+/* The names in DIR but "." files, unsorted; returns how many (*NAMES
+ * and each name to be freed).  A missing folder has none. */
+int
+dir_names(const char *dir, char ***names)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	*names = NULL;
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		*names = xreallocarray(*names, (size_t)n + 1, sizeof **names);
+		(*names)[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	return n;
 }

@@ -171,13 +171,11 @@ verified_save(struct verified *v, const struct queue *q)
 		return 0;
 	for (i = 0; i < v->n; i++) {
 		const struct verified_entry *e = &v->e[i];
-		char *line = xasprintf("%" PRIu64 "\t%" PRIu64 "\t%" PRId64 "\t%"
+
+		buf_printf(&out, "%" PRIu64 "\t%" PRIu64 "\t%" PRId64 "\t%"
 		    PRId64 ".%09ld\t%" PRIu64 "\t%" PRIu64 "\t%s\n", e->dev,
 		    e->ino, e->size, e->ctime_sec, e->ctime_nsec, e->first, e->base,
 		    e->path);
-
-		buf_append(&out, line, strlen(line));
-		free(line);
 	}
 	rc = file_replace(v->path, out.data ? out.data : "", out.len);
 	buf_free(&out);
