@@ -210,6 +210,17 @@ int state_stick_owner(const struct config *, const char *uuid,
 int state_stick_owner_save(const struct config *, const char *uuid,
     unsigned uid, unsigned gid);
 void state_stick_owner_forget(const struct config *, const char *uuid);
+struct state_browse {
+	char pool[ESCAPED_MAX(256)];
+	char snapshot[1024]; /* a zfs name is at most 255 bytes */
+	char folder[1024];
+	long long time;
+};
+int state_browse_write(const struct config *, const char *guid,
+    const struct state_browse *);
+int state_browse_read(const struct config *, const char *guid,
+    struct state_browse *);
+int state_browse_forget(const struct config *, const char *guid);
 int state_drill_write(const struct config *, const struct state_drill *);
 int state_drills(const struct config *, struct state_drill **);
 

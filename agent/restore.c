@@ -60,21 +60,13 @@ restore_zfs(const struct config *cfg, const char *bin, const char *const *args,
 	return child_ok(status) ? 0 : 1;
 }
 
-static char *
-browse_record_path(const struct config *cfg, const char *guid)
-{
-	return xasprintf("%s/browse/%s", cfg->state_dir, guid);
-}
-
 /* Is a snapshot of the pool with this guid open for browsing? */
 int
 restore_busy(const struct config *cfg, const char *guid)
 {
-	char *path = browse_record_path(cfg, guid);
-	int busy = access(path, F_OK) == 0;
+	struct state_browse b;
 
-	free(path);
-	return busy;
+	return state_browse_read(cfg, guid, &b) == 0;
 }
 
 static int
@@ -84,6 +76,13 @@ find_disk(const struct config *cfg, const char *pool, struct medium *m)
 	size_t n, i;
 	int found = 0;
 
+	/* The name goes into a path and a record: a plain pool name only. */
+	if (strspn(pool, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_-.:") != strlen(pool) || pool[0] == '\0' ||
+	    pool[0] == '.' || pool[0] == '-') {
+		log_warnx("restore: '%s' is not a pool name", pool);
+		return -1;
+	}
 	if (media_backup_disks(cfg, &d, &n) == -1)
 		return -1;
 	for (i = 0; i < n && !found; i++)
@@ -496,40 +495,14 @@ static int
 browse_record(const struct config *cfg, const struct medium *m,
     const char *snap, const char *folder)
 {
-	char *dir = xasprintf("%s/browse", cfg->state_dir);
-	char *path = browse_record_path(cfg, m->uuid), *text;
-	char esc[ESCAPED_MAX(1024)];
-	int rc = -1;
+	struct state_browse b;
 
-	text = xasprintf("pool=%s\nsnapshot=%s\nfolder=%s\ntime=%lld\n", m->label,
-	    str_escape(esc, sizeof esc, snap), folder, (long long)time(NULL));
-	if (mkdir_private(dir) == 0)
-		rc = file_replace(path, text, strlen(text));
-	free(dir);
-	free(path);
-	free(text);
-	return rc;
-}
-
-/* The value of KEY in the browse record, or "" . */
-static void
-browse_get(const struct config *cfg, const char *guid, const char *key,
-    char *out, size_t len)
-{
-	char *path = browse_record_path(cfg, guid), line[ESCAPED_MAX(1024) + 32];
-	FILE *f = fopen(path, "re");
-	size_t kl = strlen(key);
-
-	out[0] = '\0';
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, key, kl) == 0 && line[kl] == '=') {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, len, "%s", line + kl + 1);
-			break;
-		}
-	if (f != NULL)
-		fclose(f);
-	free(path);
+	memset(&b, 0, sizeof b);
+	snprintf(b.pool, sizeof b.pool, "%s", m->label);
+	snprintf(b.snapshot, sizeof b.snapshot, "%s", snap);
+	snprintf(b.folder, sizeof b.folder, "%s", folder);
+	b.time = (long long)time(NULL);
+	return state_browse_write(cfg, m->uuid, &b);
 }
 
 /* A clone of SNAP at FOLDER: read-only, and whatever the disk's parents
@@ -592,10 +565,7 @@ cmd_open(const struct config *cfg, const char *pool, const char *spec)
 		    browse_record(cfg, &s.m, sn->name, folder) == 0) {
 			ok = browse_clone(cfg, s.m.label, sn->name, folder) == 0;
 			if (!ok) {
-				char *path = browse_record_path(cfg, s.m.uuid);
-
-				unlink(path);
-				free(path);
+				state_browse_forget(cfg, s.m.uuid);
 				browse_rmdir(folder);
 			}
 		}
@@ -617,12 +587,13 @@ static int
 browse_remove(const struct config *cfg, const char *pool, const char *guid)
 {
 	char *clone = xasprintf("%s/%s", pool, BROWSE_CLONE);
-	char snap[ESCAPED_MAX(1024)], folder[1024];
+	struct state_browse b;
+	const char *snap = b.snapshot, *folder = b.folder;
 	struct buf out = { 0 };
 	int rc;
 
-	browse_get(cfg, guid, "snapshot", snap, sizeof snap);
-	browse_get(cfg, guid, "folder", folder, sizeof folder);
+	if (state_browse_read(cfg, guid, &b) == -1)
+		b.snapshot[0] = b.folder[0] = '\0';
 	rc = restore_zfs(cfg, cfg->zfs, (const char *const[]){ "get", "-H", "-o",
 	    "value", "origin", clone, NULL }, &out);
 	if (rc == 1) {
@@ -660,13 +631,9 @@ cmd_close(const struct config *cfg, const char *pool)
 	snprintf(msg, sizeof msg, "%s: closed", pool);
 	if (restore_busy(cfg, s.m.uuid)) {
 		ok = browse_remove(cfg, s.m.label, s.m.uuid) == 0;
-		if (ok) {
-			char *path = browse_record_path(cfg, s.m.uuid);
-
-			if (unlink(path) == -1)
-				log_warn("restore: unlink %s", path);
-			free(path);
-		} else
+		if (ok)
+			state_browse_forget(cfg, s.m.uuid);
+		else
 			snprintf(msg, sizeof msg, "%s: cannot close the snapshot open "
 			    "for browsing", pool);
 	} else

@@ -9,6 +9,7 @@
  *   disks/GUID        each backup disk: when last here, what it got
  *   sticks/UUID       a stick's NNCP folder owner while a run has it
  *   drills/GUID       each backup disk's last restore drill
+ *   browse/GUID       the snapshot of a disk open for browsing
  *   ledger            which rotation disk holds which queue file (ledger.c)
  *   verified          queue files read through and proved (verified.c)
  *   reports/          one report per ingest run (report.c)
@@ -363,6 +364,62 @@ state_stick_owner_forget(const struct config *cfg, const char *uuid)
 	if (path != NULL && unlink(path) == -1 && errno != ENOENT)
 		log_warn("state: remove %s", path);
 	free(path);
+}
+
+/* --- browse/GUID --- */
+
+/* The snapshot is the disk's name: escaped.  Only a record that says
+ * what it opened counts. */
+int
+state_browse_write(const struct config *cfg, const char *guid,
+    const struct state_browse *b)
+{
+	char *path = guid_path(cfg, "browse", guid, 1), *text;
+	char pool[ESCAPED_MAX(sizeof b->pool)];
+	char snap[ESCAPED_MAX(sizeof b->snapshot)];
+	int rc;
+
+	if (path == NULL)
+		return -1;
+	text = xasprintf("pool=%s\nsnapshot=%s\nfolder=%s\ntime=%lld\n",
+	    str_escape(pool, sizeof pool, b->pool),
+	    str_escape(snap, sizeof snap, b->snapshot), b->folder, b->time);
+	rc = file_replace(path, text, strlen(text));
+	free(path);
+	free(text);
+	return rc;
+}
+
+/* 0 and B filled in when a snapshot of the disk is open, else -1. */
+int
+state_browse_read(const struct config *cfg, const char *guid,
+    struct state_browse *b)
+{
+	char *path = guid_path(cfg, "browse", guid, 0);
+	struct state_kv kv[4];
+	int n = path ? kv_read(path, kv, 4) : 0;
+
+	free(path);
+	memset(b, 0, sizeof *b);
+	if (n == 0)
+		return -1;
+	copy(b->pool, sizeof b->pool, kv_get(kv, n, "pool"));
+	copy(b->snapshot, sizeof b->snapshot, kv_get(kv, n, "snapshot"));
+	copy(b->folder, sizeof b->folder, kv_get(kv, n, "folder"));
+	b->time = atoll(kv_get(kv, n, "time"));
+	return 0;
+}
+
+int
+state_browse_forget(const struct config *cfg, const char *guid)
+{
+	char *path = guid_path(cfg, "browse", guid, 0);
+	int rc = path != NULL && unlink(path) == 0 ? 0 : -1;
+
+	if (rc == -1 && path != NULL && errno != ENOENT)
+		log_warn("state: unlink %s", path);
+	free(path);
+	return rc;
 }
 
 /* --- drills/GUID --- */
