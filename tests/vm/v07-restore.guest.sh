@@ -142,6 +142,7 @@ grep -qx datasets=2 "$W/state/drills/"* || guest_fail "drill record: $(cat "$W/s
 sed -n 's/^message=//p' "$W/state/drills/"* >"$GUEST_OUT/drill-ok"
 
 # --- damage: the plain dataset's blocks overwritten under the pool
+guest_log "looking for the marked blocks on $sd"
 offsets=$(grep -obaF 'V07MARK-' "$sd" | cut -d: -f1 | head -n 64 || true)
 [ -n "$offsets" ] || guest_fail "no marked block found on $sd"
 for off in $offsets; do

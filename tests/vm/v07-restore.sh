@@ -13,13 +13,13 @@
 vm_init
 vm_need_package
 
-disk=$(vm_disk bakdisk 512M)
+disk=$(vm_disk bakdisk 128M)
 stick=$(vm_stick rstick vfat RSTICK1 64M)
 vm_plug bak "$disk" BAKDISK1
 vm_plug stick "$stick" RSTICK1
 
-VM_LIMIT=600 vm_boot
-vm_wait_ok 540
+VM_LIMIT=900 vm_boot
+vm_wait_ok 880
 
 for f in drill-ok drill-damaged; do
 	[ -s "$VM_SHARE/out/$f" ] || vm_fail "the guest left no $f"
