@@ -1,8 +1,10 @@
 #!/bin/bash
 #
 # t66-restore-hostile-disk: the restore commands on a backup disk that lies.
-# Besides the laptop's dataset it holds datasets with names a format string
-# or a shell would trip on ("we ird %n%s", ":.-_"), one whose mountpoint
+# Besides the laptop's dataset it holds datasets with names a shell or an
+# option parser would trip on ("-we ird:1" with a snapshot "-x:1", ":.-_";
+# zfs allows no more: control bytes, which only a forged pool could hold,
+# are escaped by the same code), one whose mountpoint
 # points at $LAB/evil with setuid, exec and devices on (and the pool's root
 # passing those down), and a dataset already sitting at the name of the
 # agent's browse clone.
@@ -31,8 +33,8 @@ assert_exported "$BAK_POOL"
 EVIL=$LAB/evil
 lab_bakdisk_import
 H=$BAK_POOL/simplesnap/laptop
-zfs create -o canmount=noauto "$H/we ird %n%s" || lab_die "zfs create a weird name"
-zfs snapshot "$H/we ird %n%s@x%n"
+zfs create -o canmount=noauto "$H/-we ird:1" || lab_die "zfs create a weird name"
+zfs snapshot "$H/-we ird:1@-x:1"
 zfs create -o canmount=noauto "$H/:.-_" || lab_die "zfs create :.-_"
 zfs create -o mountpoint="$EVIL" -o canmount=noauto -o setuid=on -o exec=on \
     -o devices=on "$H/evil" || lab_die "zfs create evil"
@@ -50,11 +52,11 @@ zpool export "$BAK_POOL"
 # --- 1. list
 lab_agent restore list "$BAK_POOL"
 assert_exit 0
-for want in "  laptop/we ird %n%s, 1 snapshot(s)" "  laptop/:.-_, 0 snapshot(s)" \
+for want in "  laptop/-we ird:1, 1 snapshot(s)" "  laptop/:.-_, 0 snapshot(s)" \
     "  laptop/evil, 1 snapshot(s)"; do
 	grep -qxF "$want" "$AGENT_LOG" || lab_fail "restore list lacks the line '$want'"
 done
-grep -qF "UTC  laptop/we ird %n%s@x%n" "$AGENT_LOG" || lab_fail "restore list lacks the weird snapshot"
+grep -qF "UTC  laptop/-we ird:1@-x:1" "$AGENT_LOG" || lab_fail "restore list lacks the weird snapshot"
 grep -q 'airgap-agent:browse' "$AGENT_LOG" && lab_fail "restore list shows the trap as a backup"
 assert_exported "$BAK_POOL"
 
