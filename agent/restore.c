@@ -826,7 +826,7 @@ cmd_send(const struct config *cfg, const char *pool, const char *spec,
 	struct medium stick;
 	const char *why = NULL;
 	char *base = strrchr(devnode, '/'), *mnt, msg[2048], esc[ESCAPED_MAX(256)];
-	int ok = 0;
+	int ok = 0, raw = 0;
 
 	if (media_identify(cfg, devnode, &stick, &why) != 0 ||
 	    stick.cfg->role != ROLE_TRANSPORT) {
@@ -842,7 +842,8 @@ cmd_send(const struct config *cfg, const char *pool, const char *spec,
 	if (restore_scan(cfg, s.m.label, &l) == 0) {
 		if ((sn = find_snap(&l, spec, &d)) != NULL &&
 		    stick_open(cfg, &stick, mnt) == 0) {
-			ok = stick_write(cfg, mnt, spec, sn, d->encrypted) == 0;
+			raw = d->encrypted;
+			ok = stick_write(cfg, mnt, spec, sn, raw) == 0;
 			if (stick_close(mnt) == -1) {
 				ok = 0;
 				snprintf(msg, sizeof msg, "%s: the stick could NOT be "
@@ -853,7 +854,7 @@ cmd_send(const struct config *cfg, const char *pool, const char *spec,
 	}
 	if (ok)
 		snprintf(msg, sizeof msg, "%s: %s written to the stick (%s), stick "
-		    "unmounted", pool, esc, d->encrypted ? "raw" : "plain");
+		    "unmounted", pool, esc, raw ? "raw" : "plain");
 	free(mnt);
 	return restore_end(&s, ok, msg);
 }
