@@ -188,6 +188,18 @@ struct state_disk {
 	int problems;
 	char message[STATE_VALUE_MAX];
 };
+struct state_drill {
+	char pool[ESCAPED_MAX(256)];
+	char guid[128];
+	long long time;
+	long long seconds;
+	char result[16]; /* ok, damaged, error */
+	int datasets;    /* read end to end */
+	int failed;      /* could not be read */
+	unsigned long long bytes;
+	int scrub;
+	char message[STATE_VALUE_MAX];
+};
 char *state_path(const struct config *, const char *name);
 int state_lines(const char *state_dir, const char *name, char **path,
     int (*)(void *, char *), void *);
@@ -205,6 +217,19 @@ int state_stick_owner(const struct config *, const char *uuid,
 int state_stick_owner_save(const struct config *, const char *uuid,
     unsigned uid, unsigned gid);
 void state_stick_owner_forget(const struct config *, const char *uuid);
+struct state_browse {
+	char pool[ESCAPED_MAX(256)];
+	char snapshot[1024]; /* a zfs name is at most 255 bytes */
+	char folder[1024];
+	long long time;
+};
+int state_browse_write(const struct config *, const char *guid,
+    const struct state_browse *);
+int state_browse_read(const struct config *, const char *guid,
+    struct state_browse *);
+int state_browse_forget(const struct config *, const char *guid);
+int state_drill_write(const struct config *, const struct state_drill *);
+int state_drills(const struct config *, struct state_drill **);
 
 /* lock.c */
 int lock_take(const char *state_dir, int wait);
@@ -621,5 +646,43 @@ int verify_file(const struct config *, const char *path);
 /* watch.c */
 int watch_run(const struct config *, const char *self, const char *cfg_path,
     int verbose);
+
+/* restore.c */
+struct restore_snap {
+	char *name; /* the whole name, POOL/store/HOST/dataset@snap */
+	long long creation;
+	uint64_t guid;
+};
+struct restore_ds {
+	char *name; /* POOL/store/HOST/dataset */
+	int volume;
+	int encrypted;
+	struct restore_snap *snaps; /* newest first */
+	size_t nsnaps;
+};
+struct restore_list {
+	char *root; /* POOL/store */
+	struct restore_ds *ds;
+	size_t n;
+};
+struct restore_session {
+	const struct config *cfg;
+	struct medium m;
+	int lock;
+};
+int restore_begin(const struct config *, const char *pool, const char *what,
+    struct restore_session *);
+int restore_end(struct restore_session *, int ok, const char *message);
+int restore_zfs(const struct config *, const char *bin,
+    const char *const *args, struct buf *out);
+int restore_scan(const struct config *, const char *pool, struct restore_list *);
+void restore_list_free(struct restore_list *);
+int restore_busy(const struct config *, const char *guid);
+int restore_read_stream(const struct config *, const char *snap, int raw,
+    int fd, uint64_t *bytes, struct hash *);
+int restore_command(const struct config *, int argc, char **argv);
+
+/* drill.c */
+int drill_run(const struct config *, const char *pool, int scrub);
 
 #endif

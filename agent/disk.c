@@ -133,6 +133,12 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 	memset(r, 0, sizeof *r);
 	snprintf(r->pool, sizeof r->pool, "%s", m->label);
 	log_info("disk: %s on %s (pool guid %s)", m->label, m->devnode, m->uuid);
+	/* A snapshot open for browsing keeps the pool: no export under it. */
+	if (restore_busy(cfg, m->uuid)) {
+		disk_fail(r, MEDIUM_ERROR, "%s has a snapshot open for browsing: "
+		    "airgap-agent restore close it first", m->label);
+		goto out;
+	}
 	if (disk_import(cfg, m, r) == -1)
 		goto out;
 	r->imported = 1;

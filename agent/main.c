@@ -26,6 +26,12 @@ usage(FILE *f)
 	    "  watch         daemon: handle each medium plugged in, one at a time\n"
 	    "  status [--json] queue, backup disks, quarantine, last runs, light\n"
 	    "  enqueue DEST  NNCP exec handler: queue the stream on stdin for DEST\n"
+	    "  restore list POOL            what a plugged backup disk holds\n"
+	    "  restore open POOL HOST/DATASET@SNAP   browse a snapshot read-only\n"
+	    "  restore close POOL           close it again, export the pool\n"
+	    "  restore send POOL HOST/DATASET@SNAP DEV   the snapshot as a stream\n"
+	    "                               onto the transport stick DEV\n"
+	    "  drill POOL [--scrub]         read every newest snapshot end to end\n"
 	    "  help          show this text\n"
 	    "\n"
 	    "options:\n"
@@ -122,6 +128,7 @@ run(const struct config *cfg, const char *cfg_path, int verbose, int argc,
     char **argv)
 {
 	const char *cmd = argv[0];
+	int rc;
 
 	if (strcmp(cmd, "check") == 0 && argc == 1)
 		return cmd_check(cfg);
@@ -135,6 +142,12 @@ run(const struct config *cfg, const char *cfg_path, int verbose, int argc,
 		return cmd_watch(cfg, cfg_path, verbose);
 	if (strcmp(cmd, "enqueue") == 0 && argc == 2)
 		return enqueue_run(cfg, argv[1]) == 0 ? EXIT_OK : EXIT_FAILED;
+	if (strcmp(cmd, "restore") == 0 &&
+	    (rc = restore_command(cfg, argc, argv)) != EXIT_USAGE)
+		return rc;
+	if (strcmp(cmd, "drill") == 0 && (argc == 2 || (argc == 3 &&
+	    strcmp(argv[2], "--scrub") == 0)))
+		return drill_run(cfg, argv[1], argc == 3) == 0 ? EXIT_OK : EXIT_FAILED;
 	if (strcmp(cmd, "status") == 0 && argc == 1)
 		return status_show(cfg, 0) == 0 ? EXIT_OK : EXIT_FAILED;
 	if (strcmp(cmd, "status") == 0 && argc == 2 && strcmp(argv[1], "--json") == 0)

@@ -8,6 +8,8 @@
  *   runs.log          one line per handled medium, appended
  *   disks/GUID        each backup disk: when last here, what it got
  *   sticks/UUID       a stick's NNCP folder owner while a run has it
+ *   drills/GUID       each backup disk's last restore drill
+ *   browse/GUID       the snapshot of a disk open for browsing
  *   ledger            which rotation disk holds which queue file (ledger.c)
  *   verified          queue files read through and proved (verified.c)
  *   reports/          one report per ingest run (report.c)
@@ -218,11 +220,19 @@ record_path(const struct config *cfg, const char *dir, const char *name,
 	return path;
 }
 
-/* A pool guid from the disk becomes a file name: digits only. */
+/* A pool guid from the disk becomes a file name in FOLDER: digits
+ * only. */
+static char *
+guid_path(const struct config *cfg, const char *folder, const char *guid,
+    int create)
+{
+	return record_path(cfg, folder, guid, "0123456789", 32, create);
+}
+
 static char *
 disk_path(const struct config *cfg, const char *guid, int create)
 {
-	return record_path(cfg, "disks", guid, "0123456789", 32, create);
+	return guid_path(cfg, "disks", guid, create);
 }
 
 static int
@@ -361,4 +371,128 @@ state_stick_owner_forget(const struct config *cfg, const char *uuid)
 	if (path != NULL && unlink(path) == -1 && errno != ENOENT)
 		log_warn("state: remove %s", path);
 	free(path);
+}
+
+/* --- browse/GUID --- */
+
+/* The snapshot is the disk's name: escaped.  Only a record that says
+ * what it opened counts. */
+int
+state_browse_write(const struct config *cfg, const char *guid,
+    const struct state_browse *b)
+{
+	char *path = guid_path(cfg, "browse", guid, 1), *text;
+	char pool[ESCAPED_MAX(sizeof b->pool)];
+	char snap[ESCAPED_MAX(sizeof b->snapshot)];
+	int rc;
+
+	if (path == NULL)
+		return -1;
+	text = xasprintf("pool=%s\nsnapshot=%s\nfolder=%s\ntime=%lld\n",
+	    str_escape(pool, sizeof pool, b->pool),
+	    str_escape(snap, sizeof snap, b->snapshot), b->folder, b->time);
+	rc = file_replace(path, text, strlen(text));
+	free(path);
+	free(text);
+	return rc;
+}
+
+/* 0 and B filled in when a snapshot of the disk is open, else -1. */
+int
+state_browse_read(const struct config *cfg, const char *guid,
+    struct state_browse *b)
+{
+	char *path = guid_path(cfg, "browse", guid, 0);
+	struct state_kv kv[4];
+	int n = path ? kv_read(path, kv, 4) : 0;
+
+	free(path);
+	memset(b, 0, sizeof *b);
+	if (n == 0)
+		return -1;
+	copy(b->pool, sizeof b->pool, kv_get(kv, n, "pool"));
+	copy(b->snapshot, sizeof b->snapshot, kv_get(kv, n, "snapshot"));
+	copy(b->folder, sizeof b->folder, kv_get(kv, n, "folder"));
+	b->time = atoll(kv_get(kv, n, "time"));
+	return 0;
+}
+
+int
+state_browse_forget(const struct config *cfg, const char *guid)
+{
+	char *path = guid_path(cfg, "browse", guid, 0);
+	int rc = path != NULL && unlink(path) == 0 ? 0 : -1;
+
+	if (rc == -1 && path != NULL && errno != ENOENT)
+		log_warn("state: unlink %s", path);
+	free(path);
+	return rc;
+}
+
+/* --- drills/GUID --- */
+
+int
+state_drill_write(const struct config *cfg, const struct state_drill *d)
+{
+	char *path = guid_path(cfg, "drills", d->guid, 1), *text;
+	char pool[ESCAPED_MAX(sizeof d->pool)];
+	char msg[ESCAPED_MAX(sizeof d->message)];
+	int rc;
+
+	if (path == NULL)
+		return -1;
+	text = xasprintf("pool=%s\nguid=%s\ntime=%lld\nseconds=%lld\nresult=%s\n"
+	    "datasets=%d\nfailed=%d\nbytes=%llu\nscrub=%s\nmessage=%s\n",
+	    str_escape(pool, sizeof pool, d->pool), d->guid, d->time, d->seconds,
+	    d->result, d->datasets, d->failed, d->bytes, d->scrub ? "yes" : "no",
+	    str_escape(msg, sizeof msg, d->message));
+	rc = file_replace(path, text, strlen(text));
+	free(path);
+	free(text);
+	return rc;
+}
+
+static int
+drill_read_path(const char *path, struct state_drill *d)
+{
+	struct state_kv kv[12];
+	int n = kv_read(path, kv, 12);
+
+	memset(d, 0, sizeof *d);
+	if (n == 0)
+		return -1;
+	copy(d->pool, sizeof d->pool, kv_get(kv, n, "pool"));
+	copy(d->guid, sizeof d->guid, kv_get(kv, n, "guid"));
+	d->time = atoll(kv_get(kv, n, "time"));
+	d->seconds = atoll(kv_get(kv, n, "seconds"));
+	copy(d->result, sizeof d->result, kv_get(kv, n, "result"));
+	d->datasets = atoi(kv_get(kv, n, "datasets"));
+	d->failed = atoi(kv_get(kv, n, "failed"));
+	d->bytes = strtoull(kv_get(kv, n, "bytes"), NULL, 10);
+	d->scrub = strcmp(kv_get(kv, n, "scrub"), "yes") == 0;
+	copy(d->message, sizeof d->message, kv_get(kv, n, "message"));
+	return 0;
+}
+
+/* Every drill record, in the order of their guids; returns how many
+ * (*DRILLS to be freed). */
+int
+state_drills(const struct config *cfg, struct state_drill **drills)
+{
+	char *dir = state_path(cfg, "drills"), **names;
+	int i, n = dir_names(dir, &names), k = 0;
+
+	qsort(names, (size_t)n, sizeof *names, name_cmp);
+	*drills = xcalloc((size_t)n + 1, sizeof **drills);
+	for (i = 0; i < n; i++) {
+		char *path = xasprintf("%s/%s", dir, names[i]);
+
+		if (drill_read_path(path, &(*drills)[k]) == 0)
+			k++;
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	free(dir);
+	return k;
 }

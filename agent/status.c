@@ -154,6 +154,43 @@ status_disks(const struct config *cfg, int json)
 	free(d);
 }
 
+/* The last restore drill of each disk. */
+static void
+status_drills(const struct config *cfg, int json)
+{
+	struct state_drill *d;
+	int i, n = state_drills(cfg, &d);
+
+	printf(json ? ",\"drills\":[" : "restore drills:\n");
+	for (i = 0; i < n; i++) {
+		char t[64];
+
+		if (json) {
+			printf("%s{\"pool\":", i ? "," : "");
+			json_str(esc(d[i].pool));
+			printf(",\"guid\":");
+			json_str(esc(d[i].guid));
+			printf(",\"time\":%lld,\"seconds\":%lld,\"result\":", d[i].time,
+			    d[i].seconds);
+			json_str(esc(d[i].result));
+			printf(",\"datasets\":%d,\"failed\":%d,\"scrub\":%s,"
+			    "\"message\":", d[i].datasets, d[i].failed,
+			    d[i].scrub ? "true" : "false");
+			json_str(esc(d[i].message));
+			printf("}");
+			continue;
+		}
+		when(d[i].time, t, sizeof t);
+		printf("  %-16s %s: %s in %lld s: %s\n", esc(d[i].pool), t,
+		    esc(d[i].result), d[i].seconds, esc(d[i].message));
+	}
+	if (n == 0 && !json)
+		printf("  none yet\n");
+	if (json)
+		printf("]");
+	free(d);
+}
+
 static void
 status_quarantine(const struct config *cfg, int json)
 {
@@ -351,6 +388,7 @@ status_show(const struct config *cfg, int json)
 	status_queue(cfg, json);
 	status_disks(cfg, json);
 	status_rotation(cfg, json);
+	status_drills(cfg, json);
 	status_quarantine(cfg, json);
 	status_runs(cfg, json);
 	if (json)
