@@ -373,6 +373,9 @@ struct zfs_dataset {
 	struct zfs_snap *snaps; /* oldest first */
 	size_t nsnaps;
 };
+#define ZFS_ARGS_MAX 40
+int zfs_command(const struct config *, const char *bin, const char *const *args,
+    struct buf *);
 int zfs_dataset_get(const struct config *, const char *ds, struct zfs_dataset *);
 void zfs_dataset_free(struct zfs_dataset *);
 int zfs_dataset_has_guid(const struct zfs_dataset *, uint64_t);
@@ -673,8 +676,6 @@ struct restore_session {
 int restore_begin(const struct config *, const char *pool, const char *what,
     struct restore_session *);
 int restore_end(struct restore_session *, int ok, const char *message);
-int restore_zfs(const struct config *, const char *bin,
-    const char *const *args, struct buf *out);
 int restore_scan(const struct config *, const char *pool, struct restore_list *);
 void restore_list_free(struct restore_list *);
 int restore_busy(const struct config *, const char *guid);

@@ -84,7 +84,7 @@ pool_health(const struct config *cfg, const char *pool)
 	char *line, *save = NULL;
 	int rc, flags = 0, in_config = 0;
 
-	rc = restore_zfs(cfg, cfg->zpool, (const char *const[]){ "status", pool,
+	rc = zfs_command(cfg, cfg->zpool, (const char *const[]){ "status", pool,
 	    NULL }, &out);
 	if (rc != 0 || out.data == NULL) {
 		buf_free(&out);
@@ -123,7 +123,7 @@ drill_scrub(const struct config *cfg, const char *pool, struct drill *d)
 	struct timespec ts = { SCRUB_POLL_MS / 1000, 0 };
 	int h;
 
-	if (restore_zfs(cfg, cfg->zpool, (const char *const[]){ "scrub", pool,
+	if (zfs_command(cfg, cfg->zpool, (const char *const[]){ "scrub", pool,
 	    NULL }, NULL) != 0) {
 		log_warnx("drill: cannot start a scrub of %s", pool);
 		return -1;

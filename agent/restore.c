@@ -32,33 +32,6 @@
  * names have no colon), so it never stands among received datasets. */
 #define BROWSE_CLONE "airgap-agent:browse"
 #define STICK_FOLDER "restore"
-#define ARGS_MAX 40
-
-/* 0 it worked, 1 it failed, -1 it could not run, ZFS_TIMEOUT it hung. */
-int
-restore_zfs(const struct config *cfg, const char *bin, const char *const *args,
-    struct buf *out)
-{
-	char *argv[ARGS_MAX];
-	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_NULL,
-		.stdout_fd = CHILD_NULL, .timeout = cfg->timeout_command };
-	size_t n = 0;
-	int status;
-
-	argv[n++] = (char *)bin;
-	for (; *args != NULL && n < ARGS_MAX - 1; args++)
-		argv[n++] = (char *)*args;
-	argv[n] = NULL;
-	if (zfs_hung())
-		return ZFS_TIMEOUT;
-	if (child_run(&o, out, &status) == -1) {
-		if (errno != ETIMEDOUT)
-			return -1;
-		zfs_mark_hung();
-		return ZFS_TIMEOUT;
-	}
-	return child_ok(status) ? 0 : 1;
-}
 
 /* Is a snapshot of the pool with this guid open for browsing? */
 int
@@ -311,11 +284,11 @@ restore_scan(const struct config *cfg, const char *pool, struct restore_list *l)
 	l->root = xasprintf("%s/%s", pool, cfg->store);
 	for (i = 0; i < 2 && rc == 1; i++) {
 		buf_free(&out);
-		rc = restore_zfs(cfg, cfg->zfs, (const char *const[]){ "get", "-H",
+		rc = zfs_command(cfg, cfg->zfs, (const char *const[]){ "get", "-H",
 		    "-p", "-r", "-o", "name,property,value", props[i], l->root,
 		    NULL }, &out);
 	}
-	if (rc == 1 && restore_zfs(cfg, cfg->zfs, (const char *const[]){ "get",
+	if (rc == 1 && zfs_command(cfg, cfg->zfs, (const char *const[]){ "get",
 	    "-H", "-o", "value", "type", l->root, NULL }, NULL) == 1) {
 		log_info("restore: %s holds no backups (no %s)", pool, l->root);
 		rc = 0;
@@ -517,15 +490,15 @@ browse_clone(const struct config *cfg, const char *pool, const char *snap,
 	struct buf out = { 0 };
 	int rc;
 
-	rc = restore_zfs(cfg, cfg->zfs, (const char *const[]){ "clone", "-o",
+	rc = zfs_command(cfg, cfg->zfs, (const char *const[]){ "clone", "-o",
 	    "readonly=on", "-o", mp, "-o", "canmount=on", "-o", "setuid=off",
 	    "-o", "devices=off", "-o", "exec=off", "-o", "sharenfs=off", "-o",
 	    "sharesmb=off", snap, clone, NULL }, NULL);
-	if (rc == 0 && restore_zfs(cfg, cfg->zfs, (const char *const[]){ "get",
+	if (rc == 0 && zfs_command(cfg, cfg->zfs, (const char *const[]){ "get",
 	    "-H", "-o", "value", "mounted", clone, NULL }, &out) == 0 && out.data)
 		snprintf(mounted, sizeof mounted, "%.3s", out.data);
 	if (rc == 0 && strcmp(mounted, "yes") != 0)
-		rc = restore_zfs(cfg, cfg->zfs, (const char *const[]){ "mount",
+		rc = zfs_command(cfg, cfg->zfs, (const char *const[]){ "mount",
 		    clone, NULL }, NULL);
 	if (rc != 0)
 		log_warnx("restore: cannot clone and mount the snapshot at %s",
@@ -594,7 +567,7 @@ browse_remove(const struct config *cfg, const char *pool, const char *guid)
 
 	if (state_browse_read(cfg, guid, &b) == -1)
 		b.snapshot[0] = b.folder[0] = '\0';
-	rc = restore_zfs(cfg, cfg->zfs, (const char *const[]){ "get", "-H", "-o",
+	rc = zfs_command(cfg, cfg->zfs, (const char *const[]){ "get", "-H", "-o",
 	    "value", "origin", clone, NULL }, &out);
 	if (rc == 1) {
 		log_info("restore: %s is gone already", clone);
@@ -605,8 +578,8 @@ browse_remove(const struct config *cfg, const char *pool, const char *guid)
 		log_warnx("restore: %s is not the clone this box made; left alone",
 		    clone);
 		rc = -1;
-	} else if (rc == 0 && (restore_zfs(cfg, cfg->zfs, (const char *const[]){
-	    "unmount", clone, NULL }, NULL) != 0 || restore_zfs(cfg, cfg->zfs,
+	} else if (rc == 0 && (zfs_command(cfg, cfg->zfs, (const char *const[]){
+	    "unmount", clone, NULL }, NULL) != 0 || zfs_command(cfg, cfg->zfs,
 	    (const char *const[]){ "destroy", clone, NULL }, NULL) != 0)) {
 		log_warnx("restore: cannot unmount and remove %s (is something "
 		    "still using %s?)", clone, folder);

@@ -297,27 +297,43 @@ name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every disk record, in the order of their guids; returns how many
- * (*DISKS to be freed). */
-int
-state_disks(const struct config *cfg, struct state_disk **disks)
+/* Every record in STATE/DIR read by READ into an array of elements of
+ * SIZE bytes, in the order of their names; returns how many (*OUT to
+ * be freed). */
+static int
+state_records(const struct config *cfg, const char *dir, size_t size,
+    int (*read)(const char *, void *), void **out)
 {
-	char *dir = state_path(cfg, "disks"), **names;
-	int i, n = dir_names(dir, &names), k = 0;
+	char *d = state_path(cfg, dir), **names;
+	int i, n = dir_names(d, &names), k = 0;
 
 	qsort(names, (size_t)n, sizeof *names, name_cmp);
-	*disks = xcalloc((size_t)n + 1, sizeof **disks);
+	*out = xcalloc((size_t)n + 1, size);
 	for (i = 0; i < n; i++) {
-		char *path = xasprintf("%s/%s", dir, names[i]);
+		char *path = xasprintf("%s/%s", d, names[i]);
 
-		if (disk_read_path(path, &(*disks)[k]) == 0)
+		if (read(path, (char *)*out + (size_t)k * size) == 0)
 			k++;
 		free(path);
 		free(names[i]);
 	}
 	free(names);
-	free(dir);
+	free(d);
 	return k;
+}
+
+static int
+disk_read_any(const char *path, void *d)
+{
+	return disk_read_path(path, d);
+}
+
+/* Every disk record, in the order of their guids. */
+int
+state_disks(const struct config *cfg, struct state_disk **disks)
+{
+	return state_records(cfg, "disks", sizeof **disks, disk_read_any,
+	    (void **)disks);
 }
 
 /* --- sticks/UUID --- */
@@ -474,25 +490,16 @@ drill_read_path(const char *path, struct state_drill *d)
 	return 0;
 }
 
-/* Every drill record, in the order of their guids; returns how many
- * (*DRILLS to be freed). */
+static int
+drill_read_any(const char *path, void *d)
+{
+	return drill_read_path(path, d);
+}
+
+/* Every drill record, in the order of their guids. */
 int
 state_drills(const struct config *cfg, struct state_drill **drills)
 {
-	char *dir = state_path(cfg, "drills"), **names;
-	int i, n = dir_names(dir, &names), k = 0;
-
-	qsort(names, (size_t)n, sizeof *names, name_cmp);
-	*drills = xcalloc((size_t)n + 1, sizeof **drills);
-	for (i = 0; i < n; i++) {
-		char *path = xasprintf("%s/%s", dir, names[i]);
-
-		if (drill_read_path(path, &(*drills)[k]) == 0)
-			k++;
-		free(path);
-		free(names[i]);
-	}
-	free(names);
-	free(dir);
-	return k;
+	return state_records(cfg, "drills", sizeof **drills, drill_read_any,
+	    (void **)drills);
 }

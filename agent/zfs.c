@@ -80,6 +80,22 @@ run_command(const struct config *cfg, char **argv, struct buf *out)
 	return run_for(argv, out, cfg->timeout_command);
 }
 
+/* BIN (zpool or zfs, as configured) with ARGS: 0 it worked, 1 it
+ * failed, -1 it could not run, ZFS_TIMEOUT it hung. */
+int
+zfs_command(const struct config *cfg, const char *bin, const char *const *args,
+    struct buf *out)
+{
+	char *argv[ZFS_ARGS_MAX];
+	size_t n = 0;
+
+	argv[n++] = (char *)bin;
+	for (; *args != NULL && n < ZFS_ARGS_MAX - 1; args++)
+		argv[n++] = (char *)*args;
+	argv[n] = NULL;
+	return run_for(argv, out, cfg->timeout_command);
+}
+
 static int
 parse_guid_line(char *line, const char *ds, struct zfs_dataset *d)
 {
