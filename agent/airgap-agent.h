@@ -615,4 +615,23 @@ int verify_file(const struct config *, const char *path);
 int watch_run(const struct config *, const char *self, const char *cfg_path,
     int verbose);
 
+/* retention.c */
+#define RETENTION_RULES_MAX 32
+#define RETENTION_DROP (-1)
+#define RETENTION_NEWEST (-2)
+struct retention_rule {
+	int64_t period; /* seconds per bucket */
+	int64_t ttl;    /* how far back it applies; INT64_MAX: forever */
+};
+struct retention_schedule {
+	int has_count;
+	unsigned keep_newest;
+	size_t nrules;
+	struct retention_rule rules[RETENTION_RULES_MAX];
+};
+int retention_parse(const char *, struct retention_schedule *, const char **why);
+void retention_decide(const struct retention_schedule *, int64_t now,
+    const int64_t *times, size_t n, int *keep);
+void retention_rule_text(const struct retention_rule *, char *, size_t);
+
 #endif
