@@ -216,3 +216,396 @@ retention_rule_text(const struct retention_rule *r, char *out, size_t len)
 		    v[j] / units[i].seconds, units[i].name);
 	}
 }
+
+/*
+ * Applying the schedule to a pool.  The order makes a kill -9 at any
+ * point harmless: holds go on everything protected first, then holds
+ * whose reason is gone are released, and only then is anything
+ * destroyed, one snapshot at a time.  A hold left over by a killed run
+ * is released by the next one.
+ */
+#define RETENTION_TAG "airgap-agent"
+
+enum protect {
+	PROTECT_NONE,
+	PROTECT_NEWEST,  /* the newest snapshot of its dataset */
+	PROTECT_BASE,    /* a queued file builds on it */
+	PROTECT_FOREIGN, /* its name matches no pattern: not ours to thin */
+};
+
+struct guids {
+	uint64_t *g;
+	size_t n;
+};
+
+struct thin {
+	const struct config *cfg;
+	int dry_run;
+	int64_t now;
+	struct guids bases;
+	size_t kept, destroyed, failed;
+	int64_t oldest, newest; /* of what is kept, over the pool */
+};
+
+static enum pipe_action
+base_head(void *arg, const struct zstream_head *h)
+{
+	*(uint64_t *)arg = zstream_base(h);
+	return PIPE_DECLINE;
+}
+
+/* The base of one queued file, from its begin record: 0 when it has
+ * none (a full stream), -1 when it cannot be told for now.  The head
+ * is not verified here: a forged one can only make more be kept. */
+static int
+file_base(const struct config *cfg, const struct queue_file *f, uint64_t *base)
+{
+	struct pipe_job job = { .cfg = cfg, .path = f->path, .dataset = "",
+		.on_head = base_head, .arg = base };
+	struct pipe_result r;
+
+	*base = 0;
+	if (f->reject != NULL || (job.host = config_host(cfg, f->host)) == NULL)
+		return 0; /* it is quarantined, never received */
+	job.authenticated = f->authenticated && config_host_unsigned_ok(job.host);
+	if ((job.fd = queue_open(f)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	pipeline_run(&job, &r);
+	close(job.fd);
+	if (r.outcome == PIPE_DECLINED || r.outcome == PIPE_REJECTED)
+		return 0;
+	log_warnx("retention: %s: cannot read its head: %s", f->path, r.reason);
+	return -1;
+}
+
+/* The snapshots every queued file builds on: waiting, held, kept for
+ * another rotation disk, or simply not yet ingested. */
+static int
+queue_bases(const struct config *cfg, const char *own_incoming,
+    struct guids *b)
+{
+	struct queue q = { 0 };
+	uint64_t g;
+	size_t i;
+	int rc = 0;
+
+	if (own_incoming != NULL ? queue_scan(own_incoming, &q) == -1 :
+	    (queue_scan(cfg->incoming, &q) == -1 ||
+	    queue_scan_exec(cfg, &q) == -1)) {
+		queue_free(&q);
+		return -1;
+	}
+	for (i = 0; i < q.nfiles && rc == 0; i++) {
+		if (file_base(cfg, &q.files[i], &g) == -1)
+			rc = -1;
+		else if (g != 0) {
+			b->g = xreallocarray(b->g, b->n + 1, sizeof *b->g);
+			b->g[b->n++] = g;
+		}
+	}
+	queue_free(&q);
+	return rc;
+}
+
+static int
+guids_has(const struct guids *b, uint64_t g)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (b->g[i] == g)
+			return 1;
+	return 0;
+}
+
+static int
+name_matches(const struct config *cfg, const char *full)
+{
+	const char *at = strchr(full, '@');
+	size_t i;
+
+	for (i = 0; at && cfg->retention_patterns[i] != NULL; i++)
+		if (fnmatch(cfg->retention_patterns[i], at + 1, 0) == 0)
+			return 1;
+	return 0;
+}
+
+/* The schedule for a dataset ROOT/HOST/...: the host's, else the
+ * default; NULL: nothing is thinned there. */
+static const char *
+schedule_for(const struct config *cfg, const char *root, const char *ds)
+{
+	char host[64];
+	const struct host_cfg *h;
+	size_t rl = strlen(root), n;
+
+	if (strncmp(ds, root, rl) != 0 || ds[rl] != '/')
+		return NULL;
+	n = strcspn(ds + rl + 1, "/@");
+	if (n == 0 || n >= sizeof host)
+		return NULL;
+	memcpy(host, ds + rl + 1, n);
+	host[n] = '\0';
+	h = config_host(cfg, host);
+	return h != NULL && h->retention != NULL ? h->retention : cfg->retention;
+}
+
+struct sorted {
+	int64_t t;
+	size_t i;
+};
+
+static int
+by_time(const void *a, const void *b)
+{
+	const struct sorted *x = a, *y = b;
+
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Which rule keeps each matching snapshot of one dataset (RULE[i] as
+ * retention_decide says; PROTECT_FOREIGN ones are left out of it). */
+static void
+decide_dataset(const struct thin *t, const struct retention_schedule *s,
+    const struct zfs_snapinfo *v, size_t n, const int *prot, int *rule)
+{
+	struct sorted *o = xcalloc(n ? n : 1, sizeof *o);
+	int64_t *times = xcalloc(n ? n : 1, sizeof *times);
+	int *keep = xcalloc(n ? n : 1, sizeof *keep);
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		rule[i] = RETENTION_DROP;
+		if (prot[i] != PROTECT_FOREIGN) {
+			o[m].t = v[i].creation;
+			o[m++].i = i;
+		}
+	}
+	qsort(o, m, sizeof *o, by_time);
+	for (i = 0; i < m; i++)
+		times[i] = o[i].t;
+	retention_decide(s, t->now, times, m, keep);
+	for (i = 0; i < m; i++)
+		rule[o[i].i] = keep[i];
+	free(o);
+	free(times);
+	free(keep);
+}
+
+static void
+say(const struct thin *t, const char *verb, const char *snap, const char *why)
+{
+	char e[ESCAPED_MAX(512)];
+
+	if (!t->dry_run)
+		return;
+	printf("%-8s %s%s%s\n", verb, str_escape(e, sizeof e, snap),
+	    why ? "  " : "", why ? why : "");
+}
+
+static const char *
+why_kept(const struct retention_schedule *s, int prot, int rule, char *buf,
+    size_t len)
+{
+	switch (prot) {
+	case PROTECT_NEWEST:
+		return "newest of its dataset (held)";
+	case PROTECT_BASE:
+		return "a queued file builds on it (held)";
+	case PROTECT_FOREIGN:
+		return "name matches no retention pattern";
+	}
+	if (rule == RETENTION_NEWEST) {
+		snprintf(buf, len, "among the newest %u", s->keep_newest);
+		return buf;
+	}
+	retention_rule_text(&s->rules[rule], buf, len);
+	return buf;
+}
+
+static void
+note_kept(struct thin *t, const struct zfs_snapinfo *s)
+{
+	if (t->kept == 0 || s->creation < t->oldest)
+		t->oldest = s->creation;
+	if (t->kept == 0 || s->creation > t->newest)
+		t->newest = s->creation;
+	t->kept++;
+}
+
+/* Holds on, stale holds off, then the destroys. */
+static void
+apply_dataset(struct thin *t, const struct retention_schedule *s,
+    const struct zfs_snapinfo *v, size_t n, const int *prot, const int *rule)
+{
+	char why[64];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((prot[i] == PROTECT_NEWEST || prot[i] == PROTECT_BASE) &&
+		    !t->dry_run && zfs_hold(t->cfg, RETENTION_TAG, v[i].name) != 0)
+			log_debug("retention: hold on %s: already there?", v[i].name);
+	for (i = 0; i < n; i++)
+		if (prot[i] != PROTECT_NEWEST && prot[i] != PROTECT_BASE &&
+		    v[i].userrefs > 0 && !t->dry_run)
+			zfs_release(t->cfg, RETENTION_TAG, v[i].name);
+	for (i = 0; i < n; i++) {
+		if (prot[i] != PROTECT_NONE || rule[i] != RETENTION_DROP) {
+			say(t, "keep", v[i].name, why_kept(s, prot[i], rule[i], why,
+			    sizeof why));
+			note_kept(t, &v[i]);
+			continue;
+		}
+		say(t, "destroy", v[i].name, NULL);
+		if (t->dry_run)
+			continue;
+		if (zfs_destroy_snapshot(t->cfg, v[i].name) == 0) {
+			log_info("retention: destroyed %s", v[i].name);
+			t->destroyed++;
+		} else {
+			log_warnx("retention: cannot destroy %s", v[i].name);
+			t->failed++;
+			note_kept(t, &v[i]);
+		}
+	}
+}
+
+/* One dataset's snapshots V[0..N) (oldest first as zfs lists them). */
+static void
+thin_dataset(struct thin *t, const char *root, const struct zfs_snapinfo *v,
+    size_t n)
+{
+	const char *text;
+	struct retention_schedule s;
+	char ds[512];
+	int *prot, *rule;
+	const char *why;
+	size_t i;
+
+	snprintf(ds, sizeof ds, "%.*s", (int)strcspn(v[0].name, "@"), v[0].name);
+	text = schedule_for(t->cfg, root, ds);
+	if (text == NULL || retention_parse(text, &s, &why) == -1) {
+		/* nothing thinned here: no holds are needed either */
+		for (i = 0; i < n; i++) {
+			if (v[i].userrefs > 0 && !t->dry_run)
+				zfs_release(t->cfg, RETENTION_TAG, v[i].name);
+			say(t, "keep", v[i].name, "no schedule for this host");
+			note_kept(t, &v[i]);
+		}
+		return;
+	}
+	prot = xcalloc(n, sizeof *prot);
+	rule = xcalloc(n, sizeof *rule);
+	for (i = 0; i < n; i++)
+		prot[i] = !name_matches(t->cfg, v[i].name) ? PROTECT_FOREIGN :
+		    i + 1 == n ? PROTECT_NEWEST :
+		    guids_has(&t->bases, v[i].guid) ? PROTECT_BASE : PROTECT_NONE;
+	if (prot[n - 1] == PROTECT_FOREIGN)
+		prot[n - 1] = PROTECT_NEWEST; /* the chain goes on from it */
+	decide_dataset(t, &s, v, n, prot, rule);
+	apply_dataset(t, &s, v, n, prot, rule);
+	free(prot);
+	free(rule);
+}
+
+static int
+any_schedule(const struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nhosts; i++)
+		if (cfg->hosts[i].retention != NULL)
+			return 1;
+	return cfg->retention != NULL;
+}
+
+static void
+date_of(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, len, "%Y-%m-%d", &tm) == 0)
+		snprintf(out, len, "?");
+}
+
+/* Thins POOL's store as the schedules say; DRY_RUN only prints what
+ * it would do.  Returns -1 when something could not be thinned. */
+int
+retention_run(const struct config *cfg, const char *pool,
+    const char *own_incoming, int dry_run, struct retention_summary *sum)
+{
+	struct thin t = { .cfg = cfg, .dry_run = dry_run, .now = time(NULL) };
+	struct zfs_snapinfo *v;
+	struct zfs_dataset d;
+	char *root;
+	size_t n, i, j;
+	int rc = 0;
+
+	memset(sum, 0, sizeof *sum);
+	if (!any_schedule(cfg))
+		return 0;
+	root = xasprintf("%s/%s", pool, cfg->store);
+	if (zfs_dataset_get(cfg, root, &d) == -1 || !d.exists) {
+		zfs_dataset_free(&d);
+		free(root);
+		return 0; /* nothing received yet, or zfs said why already */
+	}
+	zfs_dataset_free(&d);
+	if (queue_bases(cfg, own_incoming, &t.bases) == -1 ||
+	    zfs_snapshots(cfg, root, &v, &n) != 0) {
+		log_warnx("retention: %s: not thinned: the queue's bases or the "
+		    "snapshots could not be read", pool);
+		free(t.bases.g);
+		free(root);
+		return -1;
+	}
+	for (i = 0; i < n; i = j) {
+		size_t dl = strcspn(v[i].name, "@");
+
+		for (j = i + 1; j < n && strncmp(v[j].name, v[i].name, dl + 1) == 0; j++)
+			;
+		thin_dataset(&t, root, v + i, j - i);
+	}
+	sum->kept = t.kept;
+	sum->destroyed = t.destroyed;
+	sum->oldest = t.oldest;
+	sum->newest = t.newest;
+	if (t.failed > 0)
+		rc = -1;
+	log_info("retention: %s: %zu snapshot(s) kept, %zu destroyed%s", pool,
+	    t.kept, t.destroyed, t.failed ? ", some could not be" : "");
+	zfs_snapshots_free(v, n);
+	free(t.bases.g);
+	free(root);
+	return rc;
+}
+
+/* Before an ingest: a pool below min_free_mb is thinned first.  If
+ * that is not enough, the person is told how much history is left. */
+void
+retention_if_low(const struct config *cfg, const char *pool,
+    const char *own_incoming)
+{
+	uint64_t min = (uint64_t)cfg->min_free_mb * 1024 * 1024, avail;
+	struct retention_summary sum;
+	char from[32], to[32];
+
+	if (zfs_available(cfg, pool, &avail) == -1 || avail >= min)
+		return;
+	log_info("retention: %s has %" PRIu64 " MiB free, below min_free_mb "
+	    "(%d): thinning before the ingest", pool, avail / 1024 / 1024,
+	    cfg->min_free_mb);
+	retention_run(cfg, pool, own_incoming, 0, &sum);
+	if (zfs_available(cfg, pool, &avail) == -1 || avail >= min)
+		return;
+	date_of(sum.oldest, from, sizeof from);
+	date_of(sum.newest, to, sizeof to);
+	log_warnx("retention: %s is still below min_free_mb after thinning: "
+	    "%" PRIu64 " MiB free; %zu snapshot(s) left, %s to %s; shorten "
+	    "retention.schedule (or the host's), lower ingest.min_free_mb, or "
+	    "use a bigger disk", pool, avail / 1024 / 1024, sum.kept,
+	    sum.kept ? from : "-", sum.kept ? to : "-");
+}
