@@ -202,6 +202,16 @@ int state_stick_owner(const struct config *, const char *uuid,
 int state_stick_owner_save(const struct config *, const char *uuid,
     unsigned uid, unsigned gid);
 void state_stick_owner_forget(const struct config *, const char *uuid);
+struct state_kept {
+	char dataset[1024]; /* escaped */
+	long long kept;
+	long long oldest, newest; /* creation times */
+	unsigned long long bytes; /* the kept snapshots' own (used) bytes */
+};
+int state_kept_write(const struct config *, const char *pool,
+    const struct state_kept *, size_t);
+int state_kept_read(const struct config *, const char *pool,
+    struct state_kept **);
 
 /* lock.c */
 int lock_take(const char *state_dir, int wait);
@@ -658,5 +668,6 @@ int retention_run(const struct config *, const char *pool,
     const char *own_incoming, int dry_run, struct retention_summary *);
 void retention_if_low(const struct config *, const char *pool,
     const char *own_incoming);
+void retention_status(const struct config *, int json);
 
 #endif

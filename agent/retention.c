@@ -245,6 +245,8 @@ struct thin {
 	struct guids bases;
 	size_t kept, destroyed, failed;
 	int64_t oldest, newest; /* of what is kept, over the pool */
+	struct state_kept *rows; /* per dataset, for status */
+	size_t nrows;
 };
 
 static enum pipe_action
@@ -428,6 +430,24 @@ why_kept(const struct retention_schedule *s, int prot, int rule, char *buf,
 static void
 note_kept(struct thin *t, const struct zfs_snapinfo *s)
 {
+	struct state_kept *k;
+	size_t dl = strcspn(s->name, "@");
+
+	if (t->nrows == 0 || strncmp(t->rows[t->nrows - 1].dataset, s->name,
+	    dl) != 0 || t->rows[t->nrows - 1].dataset[dl] != '\0') {
+		t->rows = xreallocarray(t->rows, t->nrows + 1, sizeof *t->rows);
+		k = &t->rows[t->nrows++];
+		memset(k, 0, sizeof *k);
+		snprintf(k->dataset, sizeof k->dataset, "%.*s", (int)dl, s->name);
+		k->oldest = k->newest = s->creation;
+	}
+	k = &t->rows[t->nrows - 1];
+	k->kept++;
+	k->bytes += s->used;
+	if (s->creation < k->oldest)
+		k->oldest = s->creation;
+	if (s->creation > k->newest)
+		k->newest = s->creation;
 	if (t->kept == 0 || s->creation < t->oldest)
 		t->oldest = s->creation;
 	if (t->kept == 0 || s->creation > t->newest)
@@ -575,6 +595,9 @@ retention_run(const struct config *cfg, const char *pool,
 	sum->newest = t.newest;
 	if (t.failed > 0)
 		rc = -1;
+	if (!dry_run && state_kept_write(cfg, pool, t.rows, t.nrows) == -1)
+		log_warnx("retention: cannot record what %s keeps", pool);
+	free(t.rows);
 	log_info("retention: %s: %zu snapshot(s) kept, %zu destroyed%s", pool,
 	    t.kept, t.destroyed, t.failed ? ", some could not be" : "");
 	zfs_snapshots_free(v, n);
@@ -608,4 +631,54 @@ retention_if_low(const struct config *cfg, const char *pool,
 	    "retention.schedule (or the host's), lower ingest.min_free_mb, or "
 	    "use a bigger disk", pool, avail / 1024 / 1024, sum.kept,
 	    sum.kept ? from : "-", sum.kept ? to : "-");
+}
+
+static void
+json_text(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+/* For "status": per backup disk and dataset, what its last thinning
+ * kept (the dataset names were escaped when they were recorded). */
+void
+retention_status(const struct config *cfg, int json)
+{
+	struct state_disk *d;
+	struct state_kept *k;
+	int i, j, nk, n = state_disks(cfg, &d), any = 0;
+	char from[32], to[32];
+
+	printf(json ? ",\"retention\":[" : "retention:%s\n",
+	    any_schedule(cfg) ? "" : " no schedule (nothing is thinned)");
+	for (i = 0; i < n; i++) {
+		nk = state_kept_read(cfg, d[i].pool, &k);
+		for (j = 0; j < nk; j++, any++) {
+			date_of(k[j].oldest, from, sizeof from);
+			date_of(k[j].newest, to, sizeof to);
+			if (!json) {
+				printf("  %-16s %s: %lld snapshot(s), %s to %s, %llu "
+				    "bytes\n", d[i].pool, k[j].dataset, k[j].kept,
+				    from, to, k[j].bytes);
+				continue;
+			}
+			printf("%s{\"pool\":", any ? "," : "");
+			json_text(d[i].pool);
+			printf(",\"dataset\":");
+			json_text(k[j].dataset);
+			printf(",\"kept\":%lld,\"oldest\":%lld,\"newest\":%lld,"
+			    "\"bytes\":%llu}", k[j].kept, k[j].oldest, k[j].newest,
+			    k[j].bytes);
+		}
+		free(k);
+	}
+	if (json)
+		printf("]");
+	free(d);
 }

@@ -351,6 +351,7 @@ status_show(const struct config *cfg, int json)
 	status_queue(cfg, json);
 	status_disks(cfg, json);
 	status_rotation(cfg, json);
+	retention_status(cfg, json);
 	status_quarantine(cfg, json);
 	status_runs(cfg, json);
 	if (json)
