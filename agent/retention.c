@@ -405,6 +405,7 @@ say(const struct thin *t, const char *verb, const char *snap, const char *why)
 		return;
 	printf("%-8s %s%s%s\n", verb, str_escape(e, sizeof e, snap),
 	    why ? "  " : "", why ? why : "");
+	fflush(stdout); /* whole lines between the log's, on a shared stderr */
 }
 
 static const char *
