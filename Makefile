@@ -23,13 +23,13 @@ SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/state.c agent
 	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/verified.c agent/ingest.c agent/verify.c \
 	agent/media.c agent/indicator.c agent/nncp.c agent/disk.c agent/stick.c \
 	agent/handle.c agent/enqueue.c agent/status.c agent/watch.c \
-	agent/restore.c agent/drill.c
+	agent/restore.c agent/drill.c agent/retention.c
 OBJS = $(SRCS:.c=.o)
 BIN = agent/airgap-agent
 
 UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config \
 	tests/unit/test_ledger tests/unit/test_zwalk tests/unit/test_pipeline \
-	tests/unit/test_util tests/unit/test_child
+	tests/unit/test_util tests/unit/test_child tests/unit/test_retention
 
 all: $(BIN)
 
@@ -55,7 +55,7 @@ FUZZ_CC = clang
 FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_OBJS = $(SRCS:agent/%.c=build/fuzz/%.o)
-FUZZERS = queue_name zstream zwalk config ledger
+FUZZERS = queue_name zstream zwalk config ledger retention
 FUZZ_SECONDS ?= 10
 
 build/asan/%.o: agent/%.c agent/airgap-agent.h

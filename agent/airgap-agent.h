@@ -77,6 +77,7 @@ struct host_cfg {
 	char **signers; /* NULL-terminated, upper-case hex fingerprints */
 	int require_signature;
 	char *nncp_node; /* the host's NNCP node id, for enqueue; or NULL */
+	char *retention; /* its thinning schedule, or NULL: the default */
 };
 
 enum media_role {
@@ -124,6 +125,8 @@ struct config {
 	int timeout_import;
 	int timeout_export;
 	int timeout_handle; /* a whole medium under "watch" */
+	char *retention; /* the default thinning schedule, or NULL: none */
+	char **retention_patterns; /* fnmatch(3) on snapshot names */
 };
 int config_load(const char *path, struct config *);
 void config_print(const struct config *);
@@ -230,6 +233,16 @@ int state_browse_read(const struct config *, const char *guid,
 int state_browse_forget(const struct config *, const char *guid);
 int state_drill_write(const struct config *, const struct state_drill *);
 int state_drills(const struct config *, struct state_drill **);
+struct state_kept {
+	char dataset[1024]; /* escaped */
+	long long kept;
+	long long oldest, newest; /* creation times */
+	unsigned long long bytes; /* the kept snapshots' own (used) bytes */
+};
+int state_kept_write(const struct config *, const char *pool,
+    const struct state_kept *, size_t);
+int state_kept_read(const struct config *, const char *pool,
+    struct state_kept **);
 
 /* lock.c */
 int lock_take(const char *state_dir, int wait);
@@ -407,6 +420,19 @@ int zfs_available(const struct config *, const char *pool, uint64_t *);
 int zfs_wait_absent(const struct config *, const char *ds, int seconds);
 void zfs_mark_hung(void);
 int zfs_hung(void);
+struct zfs_snapinfo {
+	char *name; /* dataset@snapshot */
+	uint64_t guid;
+	int64_t creation; /* seconds; a received one's is the sender's */
+	uint64_t used;
+	uint64_t userrefs; /* holds, anybody's */
+};
+int zfs_snapshots(const struct config *, const char *root,
+    struct zfs_snapinfo **, size_t *);
+void zfs_snapshots_free(struct zfs_snapinfo *, size_t);
+int zfs_hold(const struct config *, const char *tag, const char *snap);
+int zfs_release(const struct config *, const char *tag, const char *snap);
+int zfs_destroy_snapshot(const struct config *, const char *snap);
 
 /* decompress.c */
 struct decompress;
@@ -685,5 +711,33 @@ int restore_command(const struct config *, int argc, char **argv);
 
 /* drill.c */
 int drill_run(const struct config *, const char *pool, int scrub);
+/* retention.c */
+#define RETENTION_RULES_MAX 32
+#define RETENTION_DROP (-1)
+#define RETENTION_NEWEST (-2)
+struct retention_rule {
+	int64_t period; /* seconds per bucket */
+	int64_t ttl;    /* how far back it applies; INT64_MAX: forever */
+};
+struct retention_schedule {
+	int has_count;
+	unsigned keep_newest;
+	size_t nrules;
+	struct retention_rule rules[RETENTION_RULES_MAX];
+};
+int retention_parse(const char *, struct retention_schedule *, const char **why);
+void retention_decide(const struct retention_schedule *, int64_t now,
+    const int64_t *times, size_t n, int *keep);
+void retention_rule_text(const struct retention_rule *, char *, size_t);
+struct retention_summary {
+	size_t kept;
+	size_t destroyed;
+	int64_t oldest, newest; /* creation times of what is kept */
+};
+int retention_run(const struct config *, const char *pool,
+    const char *own_incoming, int dry_run, struct retention_summary *);
+void retention_if_low(const struct config *, const char *pool,
+    const char *own_incoming);
+void retention_status(const struct config *, int json);
 
 #endif

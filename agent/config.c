@@ -16,7 +16,7 @@
 #include "airgap-agent.h"
 
 static const char *const top_keys[] = { "state_dir", "mount_dir", "zfs",
-	"ingest", "nncp", "media", "status", "timeouts", NULL };
+	"ingest", "nncp", "media", "status", "timeouts", "retention", NULL };
 static const char *const zfs_keys[] = { "zpool", "zfs", "import_args",
 	"receive_args", "create_args", NULL };
 static const char *const ingest_keys[] = { "incoming", "store", "gnupg_home",
@@ -28,7 +28,12 @@ static const char *const media_keys[] = { "label", "role", "power_off",
 	"incoming", NULL };
 static const char *const status_keys[] = { "leds", "beeper", "console", NULL };
 static const char *const host_keys[] = { "name", "signers",
-	"require_signature", "nncp_node", NULL };
+	"require_signature", "nncp_node", "retention", NULL };
+static const char *const retention_keys[] = { "schedule", "patterns", NULL };
+/* The snapshot names of simplesnap and of the lab's and guide's own
+ * senders: only these are ever destroyed by thinning. */
+static const char *const default_patterns[] = { "__simplesnap_*__",
+	"airgap-*", NULL };
 static const char *const timeout_keys[] = { "command", "stall", "nncp",
 	"import", "export", "handle", NULL };
 
@@ -231,6 +236,40 @@ valid_node(const char *id)
 	return 1;
 }
 
+/* A thinning schedule (retention.c), or NULL where none is set. */
+static int
+get_schedule(const char *path, const config_setting_t *group,
+    const char *prefix, char **out)
+{
+	const char *key = strcmp(prefix, "retention.") == 0 ? "schedule" :
+	    "retention";
+	struct retention_schedule sched;
+	char full[128];
+	const char *why;
+
+	*out = NULL;
+	if (group == NULL || config_setting_get_member(group, key) == NULL)
+		return 0;
+	if (get_string(path, group, key, prefix, NULL, 0, out) == -1)
+		return -1;
+	snprintf(full, sizeof full, "%s%s", prefix, key);
+	if (retention_parse(*out, &sched, &why) == -1)
+		return bad(path, config_setting_get_member(group, key), full, why);
+	return 0;
+}
+
+static int
+load_retention(const char *path, const config_setting_t *r, struct config *c)
+{
+	if (r != NULL && check_keys(path, r, "retention.", retention_keys) == -1)
+		return -1;
+	if (get_schedule(path, r, "retention.", &c->retention) == -1 ||
+	    get_strv(path, r, "patterns", "retention.", default_patterns,
+	    &c->retention_patterns) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 load_host(const char *path, const config_setting_t *s, void *out)
 {
@@ -269,7 +308,7 @@ load_host(const char *path, const config_setting_t *s, void *out)
 	    &h->nncp_node) == -1 || !valid_node(h->nncp_node)))
 		return bad(path, s, "ingest.hosts.nncp_node",
 		    "not an NNCP node id (52 Base32 characters)");
-	return 0;
+	return get_schedule(path, s, "ingest.hosts.", &h->retention);
 }
 
 /* Each group of the list (or array) S through LOAD into a new array
@@ -598,7 +637,8 @@ load_root(const char *path, config_t *cf, struct config *c)
 	    load_nncp(path, config_setting_get_member(root, "nncp"), c) == -1 ||
 	    load_media(path, config_setting_get_member(root, "media"), c) == -1 ||
 	    load_status(path, config_setting_get_member(root, "status"), c) == -1 ||
-	    load_timeouts(path, config_setting_get_member(root, "timeouts"), c) == -1)
+	    load_timeouts(path, config_setting_get_member(root, "timeouts"), c) == -1 ||
+	    load_retention(path, config_setting_get_member(root, "retention"), c) == -1)
 		return -1;
 	return 0;
 }
@@ -668,6 +708,8 @@ print_host(const struct host_cfg *h, int last)
 	    h->require_signature ? "true" : "false");
 	if (h->nncp_node != NULL)
 		printf("      nncp_node = \"%s\";\n", h->nncp_node);
+	if (h->retention != NULL)
+		printf("      retention = \"%s\";\n", h->retention);
 	print_strv("      ", "signers", h->signers);
 	printf("    }%s\n", last ? "" : ",");
 }
@@ -729,6 +771,11 @@ config_print(const struct config *c)
 	    "  import = %d;\n  export = %d;\n  handle = %d;\n};\n",
 	    c->timeout_command, c->timeout_stall, c->timeout_nncp,
 	    c->timeout_import, c->timeout_export, c->timeout_handle);
+	printf("retention = {\n");
+	if (c->retention != NULL)
+		printf("  schedule = \"%s\";\n", c->retention);
+	print_strv("  ", "patterns", c->retention_patterns);
+	printf("};\n");
 }
 
 /* The first media entry whose pattern matches LABEL, or NULL. */
@@ -774,6 +821,7 @@ config_free(struct config *c)
 		free(c->hosts[i].name);
 		strv_free(c->hosts[i].signers);
 		free(c->hosts[i].nncp_node);
+		free(c->hosts[i].retention);
 	}
 	free(c->hosts);
 	for (i = 0; i < c->nmedia; i++) {
@@ -799,6 +847,8 @@ config_free(struct config *c)
 	free(c->incoming);
 	free(c->exec_queue);
 	strv_free(c->rotation);
+	free(c->retention);
+	strv_free(c->retention_patterns);
 	free(c->store);
 	free(c->gnupg_home);
 	memset(c, 0, sizeof *c);

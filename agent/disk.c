@@ -128,7 +128,8 @@ disk_record(const struct config *cfg, const struct medium *m,
 int
 disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r)
 {
-	int ingest_rc;
+	struct retention_summary thin;
+	int ingest_rc, thin_rc;
 
 	memset(r, 0, sizeof *r);
 	snprintf(r->pool, sizeof r->pool, "%s", m->label);
@@ -142,7 +143,9 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 	if (disk_import(cfg, m, r) == -1)
 		goto out;
 	r->imported = 1;
+	retention_if_low(cfg, m->label, m->cfg->incoming);
 	ingest_rc = ingest_run(cfg, m->label, m->cfg->incoming, &r->sum);
+	thin_rc = retention_run(cfg, m->label, m->cfg->incoming, 0, &thin);
 	if (disk_export(cfg, m, r) == -1)
 		goto out;
 	if (zfs_hung()) {
@@ -158,6 +161,11 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 		goto out;
 	}
 	r->exported = 1;
+	if (thin_rc == -1) {
+		disk_fail(r, MEDIUM_ERROR, "exported; thinning the snapshots of %s "
+		    "failed (see the log)", m->label);
+		goto out;
+	}
 	snprintf(r->res.message, sizeof r->res.message, "%s: %d received, %d waiting; "
 	    "exported, safe to remove", m->label, r->sum.received, r->sum.waiting);
 out:

@@ -22,6 +22,8 @@ usage(FILE *f)
 	    "  check         load and validate the configuration, print it\n"
 	    "  ingest POOL   receive every queued backup into the imported POOL\n"
 	    "  verify FILE   decrypt, check and decompress a queue file, receive nothing\n"
+	    "  prune [--dry-run] POOL  thin the imported POOL's snapshots as\n"
+	    "                retention.schedule says; --dry-run: list, destroy nothing\n"
 	    "  handle DEV    identify a plugged block device and do its whole job\n"
 	    "  watch         daemon: handle each medium plugged in, one at a time\n"
 	    "  status [--json] queue, backup disks, quarantine, last runs, light\n"
@@ -70,13 +72,36 @@ prepare(const struct config *cfg)
 static int
 cmd_ingest(const struct config *cfg, const char *pool)
 {
+	struct retention_summary thin;
 	int lock, rc;
 
 	if ((rc = prepare(cfg)) != EXIT_OK)
 		return rc;
 	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
 		return EXIT_FAILED;
+	retention_if_low(cfg, pool, NULL);
 	rc = ingest_run(cfg, pool, NULL, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
+	if (retention_run(cfg, pool, NULL, 0, &thin) == -1)
+		rc = EXIT_FAILED;
+	close(lock);
+	return rc;
+}
+
+static int
+cmd_prune(const struct config *cfg, const char *pool, int dry_run)
+{
+	struct retention_summary thin;
+	int lock, rc;
+
+	if ((rc = prepare(cfg)) != EXIT_OK)
+		return rc;
+	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
+		return EXIT_FAILED;
+	if (!zfs_pool_exists(cfg, pool)) {
+		log_warnx("prune: pool %s is not imported", pool);
+		rc = EXIT_FAILED;
+	} else if (retention_run(cfg, pool, NULL, dry_run, &thin) == -1)
+		rc = EXIT_FAILED;
 	close(lock);
 	return rc;
 }
@@ -148,6 +173,9 @@ run(const struct config *cfg, const char *cfg_path, int verbose, int argc,
 	if (strcmp(cmd, "drill") == 0 && (argc == 2 || (argc == 3 &&
 	    strcmp(argv[2], "--scrub") == 0)))
 		return drill_run(cfg, argv[1], argc == 3) == 0 ? EXIT_OK : EXIT_FAILED;
+	if (strcmp(cmd, "prune") == 0 && (argc == 2 || (argc == 3 &&
+	    strcmp(argv[1], "--dry-run") == 0)))
+		return cmd_prune(cfg, argv[argc - 1], argc == 3);
 	if (strcmp(cmd, "status") == 0 && argc == 1)
 		return status_show(cfg, 0) == 0 ? EXIT_OK : EXIT_FAILED;
 	if (strcmp(cmd, "status") == 0 && argc == 2 && strcmp(argv[1], "--json") == 0)

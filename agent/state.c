@@ -12,6 +12,8 @@
  *   browse/GUID       the snapshot of a disk open for browsing
  *   ledger            which rotation disk holds which queue file (ledger.c)
  *   verified          queue files read through and proved (verified.c)
+ *   retention/POOL    per dataset of a backup pool: snapshots kept by
+ *                     the last thinning, oldest, newest, their bytes
  *   reports/          one report per ingest run (report.c)
  *   quarantine/HOST/  refused queue files with their reasons (queue.c)
  *
@@ -502,4 +504,86 @@ state_drills(const struct config *cfg, struct state_drill **drills)
 {
 	return state_records(cfg, "drills", sizeof **drills, drill_read_any,
 	    (void **)drills);
+}
+
+/* STATE/retention/POOL, or NULL for a name that is no pool's. */
+static char *
+kept_path(const struct config *cfg, const char *pool, int create)
+{
+	char *dir;
+
+	if (pool[0] == '\0' || pool[0] == '.' || strchr(pool, '/') != NULL)
+		return NULL;
+	dir = state_path(cfg, "retention");
+	if (create && mkdir_private(dir) == -1) {
+		free(dir);
+		return NULL;
+	}
+	free(dir);
+	return xasprintf("%s/retention/%s", cfg->state_dir, pool);
+}
+
+/* One line per dataset: DATASET KEPT OLDEST NEWEST BYTES, the dataset
+ * name escaped (it came from a disk). */
+int
+state_kept_write(const struct config *cfg, const char *pool,
+    const struct state_kept *k, size_t n)
+{
+	char *path = kept_path(cfg, pool, 1), e[ESCAPED_MAX(512)];
+	struct buf b = { 0 };
+	size_t i;
+	int rc;
+
+	if (path == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		buf_printf(&b, "%s\t%lld\t%lld\t%lld\t%llu\n",
+		    str_escape(e, sizeof e, k[i].dataset), k[i].kept, k[i].oldest,
+		    k[i].newest, k[i].bytes);
+	rc = file_replace(path, b.data ? b.data : "", b.len);
+	buf_free(&b);
+	free(path);
+	return rc;
+}
+
+struct kept_read {
+	struct state_kept *k;
+	int n;
+};
+
+static int
+kept_line(void *arg, char *line)
+{
+	struct kept_read *r = arg;
+	struct state_kept k;
+	char *tab = strchr(line, '\t');
+
+	if (tab == NULL || (size_t)(tab - line) >= sizeof k.dataset)
+		return 0;
+	*tab = '\0';
+	if (sscanf(tab + 1, "%lld\t%lld\t%lld\t%llu", &k.kept, &k.oldest,
+	    &k.newest, &k.bytes) != 4)
+		return 0;
+	snprintf(k.dataset, sizeof k.dataset, "%s", line);
+	r->k = xreallocarray(r->k, (size_t)r->n + 1, sizeof *r->k);
+	r->k[r->n++] = k;
+	return 0;
+}
+
+/* What the last thinning of POOL kept; 0 rows when it never ran. */
+int
+state_kept_read(const struct config *cfg, const char *pool,
+    struct state_kept **k)
+{
+	char *path = kept_path(cfg, pool, 0);
+	struct kept_read r = { NULL, 0 };
+
+	*k = NULL;
+	if (path == NULL)
+		return 0;
+	if (access(path, F_OK) == 0)
+		file_lines(path, kept_line, &r);
+	free(path);
+	*k = r.k;
+	return r.n;
 }

@@ -389,6 +389,7 @@ status_show(const struct config *cfg, int json)
 	status_disks(cfg, json);
 	status_rotation(cfg, json);
 	status_drills(cfg, json);
+	retention_status(cfg, json);
 	status_quarantine(cfg, json);
 	status_runs(cfg, json);
 	if (json)

@@ -466,3 +466,103 @@ zfs_cache_free(struct zfs_cache *c)
 	while (c->n > 0)
 		zfs_dataset_free(&c->e[--c->n].d);
 }
+
+/* One snapshot's line of "zfs get -r": NAME PROPERTY VALUE. */
+static void
+parse_snapinfo_line(char *line, struct zfs_snapinfo **v, size_t *n)
+{
+	char *prop = strchr(line, '\t'), *val, *end;
+	struct zfs_snapinfo *s;
+	uint64_t x;
+
+	if (prop == NULL || (val = strchr(prop + 1, '\t')) == NULL)
+		return;
+	*prop++ = '\0';
+	*val++ = '\0';
+	if (strchr(line, '@') == NULL)
+		return;
+	errno = 0;
+	x = strtoull(val, &end, 10);
+	if (errno || *end != '\0' || end == val)
+		return;
+	if (*n == 0 || strcmp((*v)[*n - 1].name, line) != 0) {
+		*v = xreallocarray(*v, *n + 1, sizeof **v);
+		memset(&(*v)[*n], 0, sizeof **v);
+		(*v)[(*n)++].name = xstrdup(line);
+	}
+	s = &(*v)[*n - 1];
+	if (strcmp(prop, "guid") == 0)
+		s->guid = x;
+	else if (strcmp(prop, "creation") == 0)
+		s->creation = (int64_t)(x > INT64_MAX ? INT64_MAX : x);
+	else if (strcmp(prop, "used") == 0)
+		s->used = x;
+	else if (strcmp(prop, "userrefs") == 0)
+		s->userrefs = x;
+}
+
+/* Every snapshot under ROOT (recursively) with what thinning needs,
+ * in the order zfs lists them: per dataset, oldest first. */
+int
+zfs_snapshots(const struct config *cfg, const char *root,
+    struct zfs_snapinfo **v, size_t *n)
+{
+	static const char *const fixed[] = { "get", "-H", "-p", "-r", "-o",
+		"name,property,value", "guid,creation,used,userrefs", NULL };
+	char *argv[ARGV_MAX], *line, *save = NULL;
+	struct buf out = { 0 };
+	int rc;
+
+	*v = NULL;
+	*n = 0;
+	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ root, NULL });
+	rc = run_command(cfg, argv, &out);
+	if (rc == 0 && out.data != NULL)
+		for (line = strtok_r(out.data, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			parse_snapinfo_line(line, v, n);
+	buf_free(&out);
+	return rc == 0 ? 0 : rc == ZFS_TIMEOUT ? ZFS_TIMEOUT : -1;
+}
+
+void
+zfs_snapshots_free(struct zfs_snapinfo *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+/* zfs hold, release or destroy of one snapshot: 0, 1 (refused) or -1. */
+static int
+snap_command(const struct config *cfg, const char *verb, const char *tag,
+    const char *snap)
+{
+	char *argv[ARGV_MAX];
+	const char *tail[] = { verb, tag ? tag : snap, tag ? snap : NULL, NULL };
+
+	build_argv(argv, cfg->zfs, NULL, NULL, tail);
+	return run_command(cfg, argv, NULL);
+}
+
+int
+zfs_hold(const struct config *cfg, const char *tag, const char *snap)
+{
+	return snap_command(cfg, "hold", tag, snap);
+}
+
+int
+zfs_release(const struct config *cfg, const char *tag, const char *snap)
+{
+	return snap_command(cfg, "release", tag, snap);
+}
+
+int
+zfs_destroy_snapshot(const struct config *cfg, const char *snap)
+{
+	if (strchr(snap, '@') == NULL)
+		return -1; /* never a dataset */
+	return snap_command(cfg, "destroy", NULL, snap);
+}

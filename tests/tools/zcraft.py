@@ -12,6 +12,12 @@
     zcraft.py break-object IN OUT
         The first OBJECT record gets an object type no receiver knows:
         zfs receive gives up at once, long before the end.
+    zcraft.py set-creation IN OUT TIME...
+        The begin record of each snapshot in a plain or compound (-I)
+        stream gets the next TIME (seconds since the epoch) as its
+        creation time, which zfs receive gives the snapshot; every end
+        record's checksum is made right again.  How the scenarios get
+        snapshots that span years without moving the clock.
     zcraft.py bomb MIB OUT
         Not a stream: an OpenPGP compressed packet (bzip2) that expands to
         MIB MiB of a packet type gpg skips without a word, to be encrypted
@@ -98,6 +104,21 @@ def break_object(s):
     return bytes(body)
 
 
+def set_creation(s, times):
+    body = bytearray(s)
+    start = 0
+    for off, kind, p in records(s):
+        if kind == 0:
+            start = off
+            if u64(s, off + 16) & 3 != 2 and times:  # not a compound's header
+                struct.pack_into('<Q', body, off + 24, times.pop(0))
+        elif kind == 5:
+            body[off + 8:off + 40] = fletcher4(bytes(body[start:off]))
+    if times:
+        sys.exit('zcraft: fewer snapshots in the stream than times')
+    return bytes(body)
+
+
 def bomb(mib):
     c = bz2.BZ2Compressor(9)
     out = bytearray([0xA3, 3])  # compressed packet, BZIP2, to the end
@@ -121,6 +142,8 @@ def main(argv):
             data = hide_in_object(s, int(argv[4]))
         elif cmd == 'hide-in-begin':
             data = hide_in_begin(s, int(argv[4]))
+        elif cmd == 'set-creation':
+            data = set_creation(s, [int(t) for t in argv[4:]])
         elif cmd == 'break-object':
             data = break_object(s)
         else:

@@ -219,7 +219,7 @@ static size_t
 ingest(const char *file, int authenticated, const struct buf *change,
     int *ok)
 {
-	static struct host_cfg host = { "laptop", NULL, 1, NULL };
+	static struct host_cfg host = { .name = "laptop", .require_signature = 1 };
 	char *recv_args[] = { NULL }, *signers[] = { fpr_l, NULL };
 	char marker[PATH_MAX + 8];
 	struct config cfg;
