@@ -287,9 +287,12 @@ set_finish(struct dir_scan *d, struct set_scan *s)
 	if (s->set.complete)
 		queue_add_chunked(d->qu, d->root, d->host, s->set.name,
 		    (off_t)m.size, m.count);
-	else if (s->set.problem == NULL)
+	else if (s->set.problem == NULL && s->has_meta)
 		log_info("queue: %s/%s/%s: %u of %u chunks; waiting for the rest",
 		    d->root, d->host, s->set.name, s->set.have, s->set.want);
+	else if (s->set.problem == NULL)
+		log_info("queue: %s/%s/%s: %u chunk(s), no meta yet; waiting for "
+		    "the rest", d->root, d->host, s->set.name, s->set.have);
 	note_add(d->qu, &s->set);
 	free(s->idx);
 	free(meta);
