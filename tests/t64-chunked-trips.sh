@@ -25,7 +25,7 @@ lab_nncp_queue_chunked 1024 s1
 n1=$QN
 mapfile -t pkts < <(lab_nncp_laptop_tx)
 assert_eq 4 "${#pkts[@]}" "packets for the chunked stream (3 chunks and the meta)"
-meta=${pkts[0]} c1=${pkts[1]} c2=${pkts[2]} c3=${pkts[3]}
+meta=${pkts[0]} c2=${pkts[2]} c3=${pkts[3]}
 lab_nncp_hold "$meta" "$c2" "$c3"
 lab_nncp_queue -i s1 s2
 n2=$QN
