@@ -1,13 +1,15 @@
 #!/bin/bash
 #
-# t64-chunked-trips: a stream bigger than one trip, sent with
-# nncp-file -chunked 1024 (NAME.nncp.chunk0..2 and NAME.nncp.meta) through
-# the spooler, carried on three sticks.  After the first trip (one chunk)
+# t64-chunked-trips: a stream bigger than one trip, queued on the laptop
+# by `airgap-queue -c 1024` (nncp-file -chunked 1024: NAME.nncp.chunk0..2
+# and NAME.nncp.meta) as the nncp user, relayed by the spooler, carried
+# on three sticks.  After the first trip (one chunk)
 # and the second (the meta and another chunk) the set waits: nothing is
 # received, quarantined or moved, the run is "safe", and status says
 # "NAME: 1 chunk(s), no meta yet" and then "NAME: 2 of 3 chunks, since
-# DATE".  An incremental stream on top of it, carried on the first trip,
-# waits for it.  After the third trip the set is reassembled by nncp-reass
+# DATE".  An incremental stream on top of it, queued with
+# AIRGAP_CHUNK_KIB=1024 (one chunk and its meta) and carried on the first
+# trip, waits for it.  After the third trip the set is reassembled by nncp-reass
 # as the nncp user, received (guid and files match), then the incremental;
 # every piece is gone from incoming and nothing there belongs to root.
 
@@ -21,14 +23,39 @@ lab_snap s1
 lab_write a.txt two
 lab_snap s2
 
-lab_nncp_queue_chunked 1024 s1
+QUEUE=$TOP/scripts/airgap-queue
+NNCP_BIN=$(dirname "$(command -v nncp-file)")
+DEST=tank/simplesnap/laptop/$LAP_FS
+# airgap-queue runs nncp-file as the nncp user: the laptop's NNCP folder
+# belongs to that user, as on a real laptop.
+chown -R "$NNCP_USER:" "$LAB/nncp/laptop"
+
+# aq [VAR=VALUE...] ARGS...: airgap-queue ARGS with the lab's settings
+# (the VAR=VALUE given added), the stream on stdin; QN is what it queued.
+aq() {
+	local log=$LAB/logs/airgap-queue.log
+
+	env AIRGAP_QUEUE_CONF=/dev/null GNUPGHOME="$G_LAP" \
+	    AIRGAP_STORE=tank/simplesnap AIRGAP_RECIPIENT="$BSVR_FPR" \
+	    AIRGAP_SIGNER="$LAP_FPR" AIRGAP_NODE=backupsvr \
+	    AIRGAP_NNCP_USER="$NNCP_USER" \
+	    AIRGAP_NNCP_CFG="$LAB/nncp/laptop/cfg.hjson" AIRGAP_NNCP_BIN="$NNCP_BIN" \
+	    "$@" 2>"$log" || lab_fail "airgap-queue $* failed: $(cat "$log")"
+	QN=$(sed -n 's/^airgap-queue: queueing .* as \(bakfsfmt2-[^ ]*\) for .*/\1/p' "$log")
+	[ -n "$QN" ] || lab_fail "airgap-queue did not name what it queued: $(cat "$log")"
+	grep -q "in chunks of 1024 KiB" "$log" ||
+	    lab_fail "airgap-queue does not say it sends in chunks: $(cat "$log")"
+}
+
+zfs send "$LAP_FS@s1" | aq "$QUEUE" -c 1024 "$DEST"
 n1=$QN
 mapfile -t pkts < <(lab_nncp_laptop_tx)
 assert_eq 4 "${#pkts[@]}" "packets for the chunked stream (3 chunks and the meta)"
 meta=${pkts[0]} c2=${pkts[2]} c3=${pkts[3]}
 lab_nncp_hold "$meta" "$c2" "$c3"
-lab_nncp_queue -i s1 s2
+zfs send -i "$LAP_FS@s1" "$LAP_FS@s2" | aq AIRGAP_CHUNK_KIB=1024 "$QUEUE" "$DEST"
 n2=$QN
+assert_eq 3 "$(lab_nncp_laptop_tx | wc -l)" "packets on the laptop for the first trip"
 lab_bakdisk
 
 # trip N: the laptop's packets to the spooler, onto stick N, handled by
@@ -45,7 +72,7 @@ trip() {
 
 # pieces: NNCP's pieces of n1 in incoming.
 pieces() {
-	find "$INCOMING/laptop" -maxdepth 1 -name "$n1.nncp.*" | wc -l
+	find "$INCOMING/laptop" -maxdepth 1 -name "${1:-$n1}.nncp.*" | wc -l
 }
 
 status_line() {
@@ -63,7 +90,7 @@ assert_nothing_quarantined() {
 
 trip 1
 assert_eq 1 "$(pieces)" "pieces of the set in incoming after trip 1"
-assert_outcome "$n2" waiting
+assert_outcome "$n2.nncp.meta" waiting
 assert_nothing_quarantined
 line=$(status_line)
 case $line in
@@ -77,7 +104,7 @@ lab_nncp_unhold
 lab_nncp_hold "$c3"
 trip 2
 assert_eq 3 "$(pieces)" "pieces of the set in incoming after trip 2"
-assert_outcome "$n2" waiting
+assert_outcome "$n2.nncp.meta" waiting
 assert_nothing_quarantined
 line=$(status_line)
 case $line in
@@ -91,8 +118,9 @@ fi
 lab_nncp_unhold
 trip 3
 assert_outcome "$n1.nncp.meta" received
-assert_outcome "$n2" received
+assert_outcome "$n2.nncp.meta" received
 assert_eq 0 "$(pieces)" "pieces of the set in incoming after it was received"
+assert_eq 0 "$(pieces "$n2")" "pieces of the incremental in incoming after it was received"
 assert_nothing_quarantined
 [ -z "$(status_line)" ] || lab_fail "status still lists the set: $(status_line)"
 grep -q "nncp-reass" "$AGENT_LOG" || lab_fail "the run did not use nncp-reass"
