@@ -263,7 +263,7 @@ static void
 set_finish(struct dir_scan *d, struct set_scan *s)
 {
 	char *meta = xasprintf("%s%smeta", s->set.name, NNCP_SEP);
-	struct chunk_meta m;
+	struct chunk_meta m = { 0 };
 	const char *why;
 	size_t i;
 

@@ -41,8 +41,12 @@ for p in meta chunk0 chunk1 chunk2; do
 	[ -f "$L/$n1.nncp.$p" ] || lab_die "$n1.nncp.$p was not delivered"
 done
 orig=$(od -An -tx1 -j 100 -N 1 "$L/$n1.nncp.chunk1" | tr -d ' ')
-printf '\x%02x' $((0x$orig ^ 0xff)) |
+flipped=$(printf '%02x' $((0x$orig ^ 0xff)))
+# shellcheck disable=SC2059 # the byte is the format on purpose
+printf "\\x$flipped" |
     dd of="$L/$n1.nncp.chunk1" bs=1 seek=100 conv=notrunc status=none
+[ "$(od -An -tx1 -j 100 -N 1 "$L/$n1.nncp.chunk1" | tr -d ' ')" = "$flipped" ] ||
+    lab_die "could not flip a byte of chunk1"
 damaged=$(sha256sum "$L"/"$n1".nncp.* | sort)
 
 rot_ingest A
@@ -59,7 +63,8 @@ assert_eq "$damaged" "$(sha256sum "$L"/"$n1".nncp.* | sort)" "the set's pieces a
 assert_nothing_quarantined
 assert_no_snapshots "$BAK_POOL"
 
-printf '\x%s' "$orig" |
+# shellcheck disable=SC2059 # the byte is the format on purpose
+printf "\\x$orig" |
     dd of="$L/$n1.nncp.chunk1" bs=1 seek=100 conv=notrunc status=none
 rot_ingest A
 assert_exit 0
