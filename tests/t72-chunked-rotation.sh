@@ -1,6 +1,6 @@
 #!/bin/bash
 #
-# t66-chunked-rotation: with ingest.rotation = [ A, B ], an NNCP chunked
+# t72-chunked-rotation: with ingest.rotation = [ A, B ], an NNCP chunked
 # set (nncp-file -chunked 1024 through the spooler, three chunks and the
 # meta) and a plain incremental on top of it.  Disk A: both are received,
 # the set stays in incoming piece for piece (byte for byte), the report

@@ -1,6 +1,6 @@
 #!/bin/bash
 #
-# t65-chunked-damaged-hostile: NNCP chunked sets that must not be taken.
+# t71-chunked-damaged-hostile: NNCP chunked sets that must not be taken.
 #  1. A set delivered whole (nncp-file -chunked 1024 through the spooler,
 #     tossed as the nncp user) whose chunk1 then has a byte flipped in
 #     incoming: nncp-reass refuses it before writing a byte.  Nothing is

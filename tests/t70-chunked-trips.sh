@@ -1,6 +1,6 @@
 #!/bin/bash
 #
-# t64-chunked-trips: a stream bigger than one trip, queued on the laptop
+# t70-chunked-trips: a stream bigger than one trip, queued on the laptop
 # by `airgap-queue -c 1024` (nncp-file -chunked 1024: NAME.nncp.chunk0..2
 # and NAME.nncp.meta) as the nncp user, relayed by the spooler, carried
 # on three sticks.  After the first trip (one chunk)
