@@ -47,13 +47,15 @@ aq() {
 	    lab_fail "airgap-queue does not say it sends in chunks: $(cat "$log")"
 }
 
-zfs send "$LAP_FS@s1" | aq "$QUEUE" -c 1024 "$DEST"
+# (not in a pipe: aq sets QN in this shell)
+aq "$QUEUE" -c 1024 "$DEST" < <(zfs send "$LAP_FS@s1")
 n1=$QN
+[ -n "$n1" ] || lab_die "no name for the first stream"
 mapfile -t pkts < <(lab_nncp_laptop_tx)
 assert_eq 4 "${#pkts[@]}" "packets for the chunked stream (3 chunks and the meta)"
 meta=${pkts[0]} c2=${pkts[2]} c3=${pkts[3]}
 lab_nncp_hold "$meta" "$c2" "$c3"
-zfs send -i "$LAP_FS@s1" "$LAP_FS@s2" | aq AIRGAP_CHUNK_KIB=1024 "$QUEUE" "$DEST"
+aq AIRGAP_CHUNK_KIB=1024 "$QUEUE" "$DEST" < <(zfs send -i "$LAP_FS@s1" "$LAP_FS@s2")
 n2=$QN
 assert_eq 3 "$(lab_nncp_laptop_tx | wc -l)" "packets on the laptop for the first trip"
 lab_bakdisk
