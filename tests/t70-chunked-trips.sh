@@ -113,7 +113,8 @@ case $line in
 *"laptop/$n1: 2 of 3 chunks, since "[0-9]*" UTC") ;;
 *) lab_fail "status after trip 2 says '$line'" ;;
 esac
-if grep -q "nncp-reass" "$AGENT_LOG"; then
+if grep -qF "nncp-reass -cfg" "$AGENT_LOG" &&
+    grep "nncp-reass -cfg" "$AGENT_LOG" | grep -qF "$n1.nncp.meta"; then
 	lab_fail "nncp-reass ran on an incomplete set"
 fi
 
