@@ -19,7 +19,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS += $(PKG_LIBS) -lpthread
 
 SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/state.c agent/lock.c \
-	agent/queue.c agent/zstream.c agent/hash.c agent/zwalk.c agent/zfs.c agent/decompress.c \
+	agent/queue.c agent/chunk.c agent/zstream.c agent/hash.c agent/zwalk.c agent/zfs.c agent/decompress.c \
 	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/verified.c agent/ingest.c agent/verify.c \
 	agent/media.c agent/indicator.c agent/nncp.c agent/disk.c agent/stick.c \
 	agent/handle.c agent/enqueue.c agent/status.c agent/watch.c \
@@ -29,7 +29,8 @@ BIN = agent/airgap-agent
 
 UNIT_TESTS = tests/unit/test_queue tests/unit/test_zstream tests/unit/test_config \
 	tests/unit/test_ledger tests/unit/test_zwalk tests/unit/test_pipeline \
-	tests/unit/test_util tests/unit/test_child tests/unit/test_retention
+	tests/unit/test_util tests/unit/test_child tests/unit/test_retention \
+	tests/unit/test_chunk
 
 all: $(BIN)
 

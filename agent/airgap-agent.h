@@ -269,11 +269,28 @@ struct queue_file {
 	struct queue_name qn;
 	const char *reject; /* why the name was rejected, or NULL */
 	off_t size;
+	uint32_t chunks; /* an NNCP chunked set (chunk.c) of this many
+			  * chunks, found at NAME.nncp.meta; 0: a plain file */
+};
+
+/* An NNCP chunked set or a stray piece, as one scan found it. */
+struct chunk_set {
+	char *host;
+	char *name;   /* the queue file's name; a stray piece's own name */
+	uint32_t have; /* chunks present */
+	uint32_t want; /* chunks the meta lists; 0: no readable meta yet */
+	int64_t bytes; /* of the pieces present */
+	time_t since;  /* oldest piece's arrival (mtime) */
+	int complete;
+	int stray;     /* a name with ".nncp." that is not a piece of ours */
+	const char *problem; /* why it is left alone, or NULL */
 };
 
 struct queue {
 	struct queue_file *files;
 	size_t nfiles;
+	struct chunk_set *sets; /* every set and stray piece seen */
+	size_t nsets;
 };
 int queue_is_candidate(const char *name);
 int queue_parse_name(const char *dir_host, const char *name,
@@ -288,8 +305,43 @@ void queue_free(struct queue *);
 int queue_open(const struct queue_file *);
 int queue_unencrypted(int fd);
 int queue_remove(const struct queue_file *);
+int queue_host_dir(const struct queue_file *);
+void queue_add_chunked(struct queue *, const char *root, const char *host,
+    const char *name, off_t size, uint32_t chunks);
 int queue_quarantine(const char *state_dir, const struct queue_file *,
     const char *reason);
+
+/* chunk.c */
+#define CHUNK_COUNT_MAX 100000 /* chunks in one set */
+enum chunk_kind {
+	CHUNK_NONE,
+	CHUNK_PIECE,
+	CHUNK_META,
+};
+struct chunk_name {
+	enum chunk_kind kind;
+	char base[QUEUE_NAME_MAX + 1]; /* the queue file's name */
+	uint32_t index;                /* CHUNK_PIECE: N of chunkN */
+};
+struct chunk_meta {
+	uint64_t size;       /* of the whole file */
+	uint64_t chunk_size;
+	uint32_t count;
+};
+struct stat;
+int chunk_parse_name(const char *dir_host, const char *name,
+    struct chunk_name *, const char **why);
+int chunk_parse_meta(const unsigned char *, size_t, struct chunk_meta *,
+    const char **why);
+int chunk_scan(struct queue *, const char *root, const char *host, int dir,
+    int exec);
+void chunk_sets_free(struct chunk_set *, size_t);
+int chunk_stat(const struct queue_file *, struct stat *);
+int chunk_remove(const struct queue_file *);
+struct child *chunk_open(const struct config *, const struct queue_file *,
+    int *fd, char *why, size_t len);
+int chunk_close(const struct config *, struct child *, int read_all, char *why,
+    size_t len);
 
 /* zstream.c */
 #define ZSTREAM_RECORD 312 /* sizeof (dmu_replay_record_t) */

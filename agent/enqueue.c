@@ -70,7 +70,13 @@ enqueue_name(const char *host, const char *dest)
 	for (c = name; *c != '\0'; c++)
 		if (*c == '/')
 			*c = '@';
-	if (queue_parse_name(host, name, &q, &why) == -1) {
+	/* ".nncp." marks NNCP's chunked pieces, which are never queue
+	 * files (chunk.c): such a file would never be taken. */
+	if (strstr(name, ".nncp.") != NULL)
+		why = "\".nncp.\" in a dataset name";
+	else if (queue_parse_name(host, name, &q, &why) == 0)
+		why = NULL;
+	if (why != NULL) {
 		log_warnx("enqueue: %s: %s", dest, why);
 		free(name);
 		return NULL;

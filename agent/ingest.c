@@ -99,6 +99,7 @@ struct file_ctx {
 	struct zwalk *proof;          /* the verify pass's walk */
 	struct stat st;               /* the file when it was opened */
 	int fd;
+	struct child *reass;          /* a chunked set's nncp-reass */
 	struct pipe_job *job;
 	size_t resume;                /* substreams the pool already has */
 	int fresh;                    /* the receive creates the dataset */
@@ -442,13 +443,15 @@ after_check(struct file_ctx *c, const struct pipe_result *r)
 }
 
 /* Between the verifying pass and the receiving one the file must not
- * change: anything written to it moves its mtime or ctime. */
+ * change: anything written to it moves its mtime or ctime (for a
+ * chunked set, those of its pieces). */
 static int
 unchanged(struct file_ctx *c)
 {
 	struct stat now;
+	int rc = c->f->chunks > 0 ? chunk_stat(c->f, &now) : fstat(c->fd, &now);
 
-	if (fstat(c->fd, &now) == 0 && now.st_ino == c->st.st_ino &&
+	if (rc == 0 && now.st_ino == c->st.st_ino &&
 	    now.st_size == c->st.st_size &&
 	    now.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
 	    now.st_mtim.tv_nsec == c->st.st_mtim.tv_nsec &&
@@ -528,6 +531,53 @@ after_pass(struct file_ctx *c, const struct pipe_result *r)
 	}
 }
 
+/* A plain queue file is opened once, for every pass. */
+static enum outcome
+open_plain(struct file_ctx *c, struct pipe_job *job)
+{
+	if ((job->fd = queue_open(c->f)) == -1) {
+		snprintf(c->reason, sizeof c->reason, "cannot open: %s",
+		    strerror(errno));
+		return errno == ENOENT ? OUT_NONE : OUT_FAILED;
+	}
+	if (!job->authenticated && queue_unencrypted(job->fd)) {
+		snprintf(c->reason, sizeof c->reason, "not encrypted: plain and "
+		    "zstd-only streams are taken only from the exec queue, for a "
+		    "host with nncp_node set and require_signature = false");
+		return OUT_QUARANTINED;
+	}
+	if (fstat(job->fd, &c->st) == -1) {
+		snprintf(c->reason, sizeof c->reason, "cannot stat: %s",
+		    strerror(errno));
+		return OUT_FAILED;
+	}
+	return OUT_NONE;
+}
+
+/* An NNCP chunked set is read through nncp-reass (chunk.c), started
+ * anew for every pass. */
+static int
+pass_begin(struct file_ctx *c, struct pipe_job *job)
+{
+	if (c->f->chunks == 0)
+		return 0;
+	c->reass = chunk_open(c->ing->cfg, c->f, &job->fd, c->reason,
+	    sizeof c->reason);
+	return c->reass == NULL ? -1 : 0;
+}
+
+static void
+pass_end(struct file_ctx *c, struct pipe_job *job, struct pipe_result *r)
+{
+	if (c->f->chunks == 0)
+		return;
+	if (chunk_close(c->ing->cfg, c->reass, r->outcome == PIPE_DONE,
+	    r->reason, sizeof r->reason) == -1)
+		r->outcome = PIPE_FAILED;
+	c->reass = NULL;
+	job->fd = -1;
+}
+
 static enum outcome
 ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *st)
 {
@@ -545,35 +595,38 @@ ingest_file(struct ingest *ing, const struct queue_file *f, struct file_state *s
 		return OUT_QUARANTINED;
 	}
 	job.authenticated = f->authenticated && config_host_unsigned_ok(job.host);
-	if ((job.fd = queue_open(f)) == -1) {
-		snprintf(reason, len, "cannot open: %s", strerror(errno));
-		return errno == ENOENT ? OUT_NONE : OUT_FAILED;
-	}
-	if (!job.authenticated && queue_unencrypted(job.fd)) {
-		snprintf(reason, len, "not encrypted: plain and zstd-only streams "
-		    "are taken only from the exec queue, for a host with nncp_node "
-		    "set and require_signature = false");
-		close(job.fd);
-		return OUT_QUARANTINED;
-	}
-	c.fd = job.fd;
-	if (fstat(job.fd, &c.st) == -1) {
-		snprintf(reason, len, "cannot stat: %s", strerror(errno));
-		close(job.fd);
+	if (f->chunks > 0 && chunk_stat(f, &c.st) == -1) {
+		snprintf(reason, len, "a piece of the chunked set is gone");
 		return OUT_FAILED;
 	}
+	if (f->chunks == 0 && (o = open_plain(&c, &job)) != OUT_NONE) {
+		snprintf(reason, len, "%s", c.reason);
+		if (job.fd != -1)
+			close(job.fd);
+		return o;
+	}
+	if (f->chunks == 0 && job.fd == -1)
+		return OUT_NONE; /* gone since the scan */
+	c.fd = job.fd;
 	c.job = &job;
+	memset(&r, 0, sizeof r);
 	while (o == OUT_NONE) {
 		c.out = OUT_NONE;
+		if (pass_begin(&c, &job) == -1) {
+			o = OUT_FAILED;
+			break;
+		}
 		job.walk = zwalk_new(c.mode == MODE_RECEIVE ? c.resume : 0,
 		    c.mode == MODE_RECEIVE ? c.proof : NULL);
 		pipeline_run(&job, &r);
+		pass_end(&c, &job, &r);
 		o = after_pass(&c, &r);
 		zwalk_free(job.walk);
 		job.walk = NULL;
 	}
 	zwalk_free(c.proof);
-	close(job.fd);
+	if (job.fd != -1)
+		close(job.fd);
 	if (o == OUT_RECEIVED)
 		ing->since += r.bytes;
 	if (c.fresh && (o == OUT_FAILED || o == OUT_QUARANTINED)) {

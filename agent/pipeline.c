@@ -421,8 +421,9 @@ pipeline_run(const struct pipe_job *job, struct pipe_result *res)
 	p.res = res;
 	p.recv_fd = -1;
 	p.state = ST_HEAD;
-	/* The second pass over a compound stream reads the file again. */
-	if (lseek(job->fd, 0, SEEK_SET) == -1)
+	/* The second pass over a compound stream reads the file again; a
+	 * pipe (a chunked set's nncp-reass) is a new one for each pass. */
+	if (lseek(job->fd, 0, SEEK_SET) == -1 && errno != ESPIPE)
 		return pipe_fail(&p, PIPE_FAILED, strerror(errno));
 	p.dz = decompress_new(pipe_out, &p);
 	p.walk = job->walk;

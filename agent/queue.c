@@ -172,7 +172,7 @@ queue_parse_name(const char *dir_host, const char *name, struct queue_name *q,
 	return 0;
 }
 
-static int
+static struct queue_file *
 add_file(struct queue *qu, const char *root, int auth, const char *host,
     const char *name, off_t size)
 {
@@ -191,7 +191,20 @@ add_file(struct queue *qu, const char *root, int auth, const char *host,
 		f->reject = "folder name is not a valid host name";
 	else if (queue_parse_name(host, name, &f->qn, &f->reject) == 0)
 		f->reject = NULL;
-	return 0;
+	return f;
+}
+
+/* A complete NNCP chunked set (chunk.c): queued as NAME, found at
+ * NAME.nncp.meta, which is its key in the ledger and in messages. */
+void
+queue_add_chunked(struct queue *qu, const char *root, const char *host,
+    const char *name, off_t size, uint32_t chunks)
+{
+	struct queue_file *f = add_file(qu, root, 0, host, name, size);
+
+	free(f->path);
+	f->path = xasprintf("%s/%s/%s.nncp.meta", root, host, name);
+	f->chunks = chunks;
 }
 
 /* Where a scan looks, and whether its files come from "enqueue". */
@@ -245,7 +258,9 @@ scan_host(const struct scan *sc, int infd, const char *host)
 	if (trusted_folder(sc, fd, path) == -1)
 		rc = -1;
 	while (rc == 0 && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || !queue_is_candidate(de->d_name))
+		/* NNCP's chunked pieces are never queue files: chunk.c */
+		if (de->d_name[0] == '.' || !queue_is_candidate(de->d_name) ||
+		    strstr(de->d_name, ".nncp.") != NULL)
 			continue;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode)) {
@@ -255,6 +270,8 @@ scan_host(const struct scan *sc, int infd, const char *host)
 		}
 		add_file(sc->qu, sc->root, sc->auth, host, de->d_name, st.st_size);
 	}
+	if (rc == 0)
+		rc = chunk_scan(sc->qu, sc->root, host, fd, sc->auth);
 	closedir(d);
 	free(path);
 	return rc;
@@ -357,6 +374,7 @@ queue_free(struct queue *qu)
 		free(qu->files[i].path);
 	}
 	free(qu->files);
+	chunk_sets_free(qu->sets, qu->nsets);
 	memset(qu, 0, sizeof *qu);
 }
 
@@ -364,8 +382,8 @@ queue_free(struct queue *qu)
  * link: the NNCP user owns INCOMING and could swap HOST for a link to
  * another folder between the scan and now.  Every later step on F
  * (open, remove, move) goes through this descriptor. */
-static int
-host_dir(const struct queue_file *f)
+int
+queue_host_dir(const struct queue_file *f)
 {
 	int in, dir, saved;
 
@@ -404,9 +422,11 @@ open_regular(int dir, const char *name)
 int
 queue_remove(const struct queue_file *f)
 {
-	int dir = host_dir(f), rc = -1;
+	int dir, rc = -1;
 
-	if (dir != -1 && unlinkat(dir, f->name, 0) == 0)
+	if (f->chunks > 0)
+		return chunk_remove(f);
+	if ((dir = queue_host_dir(f)) != -1 && unlinkat(dir, f->name, 0) == 0)
 		rc = 0;
 	if (rc == -1)
 		log_warn("queue: remove %s", f->path);
@@ -577,10 +597,15 @@ queue_quarantine(const char *state_dir, const struct queue_file *f,
 	char to[QUEUE_NAME_MAX + 1];
 	int qdir = -1, src = -1, rc = -1;
 
+	if (f->chunks > 0) {
+		log_warnx("quarantine: %s: an NNCP chunked set is never moved; "
+		    "kept where it is for the operator: %s", f->path, reason);
+		goto out;
+	}
 	if (mkdir_private(top) == -1 || mkdir_private(qpath) == -1)
 		goto out;
 	qdir = open(qpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	src = host_dir(f);
+	src = queue_host_dir(f);
 	text = xasprintf("%s\nfile: %s\n", str_escape(r, sizeof r, reason),
 	    str_escape(n, sizeof n, f->name));
 	if (qdir == -1 || src == -1 ||
@@ -620,7 +645,7 @@ queue_unencrypted(int fd)
 int
 queue_open(const struct queue_file *f)
 {
-	int dir = host_dir(f), fd = -1;
+	int dir = queue_host_dir(f), fd = -1;
 
 	if (dir != -1)
 		fd = open_regular(dir, f->name);

@@ -76,6 +76,61 @@ status_light(const struct config *cfg, int json)
 		    t, known ? ": " : "", esc(l.message));
 }
 
+/* NNCP chunked sets that are not complete yet, and pieces left alone:
+ * "HOST/NAME: 3 of 8 chunks, since DATE". */
+static void
+status_chunk_line(const struct chunk_set *cs)
+{
+	char t[64];
+
+	when(cs->since, t, sizeof t);
+	printf("  %s/%s: ", esc(cs->host), esc(cs->name));
+	if (cs->problem != NULL)
+		printf("left alone: %s\n", cs->problem);
+	else if (cs->want > 0)
+		printf("%u of %u chunks, since %s\n", cs->have, cs->want, t);
+	else
+		printf("%u chunk(s), no meta yet, since %s\n", cs->have, t);
+}
+
+static void
+status_chunks(const struct queue *q, int json)
+{
+	size_t i, n = 0;
+	int first = 1;
+
+	for (i = 0; i < q->nsets; i++)
+		n += !q->sets[i].complete;
+	if (json)
+		printf(",\"chunked\":[");
+	else if (n > 0)
+		printf("chunked: %zu incomplete set(s) or piece(s) left alone\n", n);
+	for (i = 0; i < q->nsets; i++) {
+		const struct chunk_set *cs = &q->sets[i];
+
+		if (cs->complete)
+			continue;
+		if (!json) {
+			status_chunk_line(cs);
+			continue;
+		}
+		printf("%s{\"host\":", first ? "" : ",");
+		first = 0;
+		json_str(esc(cs->host));
+		printf(",\"name\":");
+		json_str(esc(cs->name));
+		printf(",\"have\":%u,\"want\":%u,\"since\":%lld,\"problem\":",
+		    cs->have, cs->want, (long long)cs->since);
+		if (cs->problem != NULL)
+			json_str(cs->problem);
+		else
+			printf("null");
+		printf("}");
+	}
+	if (json)
+		printf("]");
+}
+
 static void
 status_queue(const struct config *cfg, int json)
 {
@@ -118,6 +173,7 @@ status_queue(const struct config *cfg, int json)
 	}
 	if (json)
 		printf("]");
+	status_chunks(&q, json);
 	queue_free(&q);
 }
 

@@ -11,6 +11,9 @@
 # after the fix sends only the missing packet.  A second run while the
 # lock is held exits 0 and touches nothing.  Symbolic links and folders
 # with a queue file's name are skipped.  A missing INCOMING is an error.
+# The pieces of a file sent with nncp-file -chunked (NAME.nncp.chunkN,
+# NAME.nncp.meta) are sent on one by one, and each disk's nncp-reass
+# rebuilds the file from them.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -238,5 +241,32 @@ grep -q "does not exist" "$FAN_LOG" ||
     lab_fail "airgap-fanout does not say that the folder is missing: $(cat "$FAN_LOG")"
 FIN=$FIN_SAVED
 assert_packets "at the end" 1 1
+deliver
+assert_arrived "$f5"
+
+# Chunked pieces, as NNCP delivers them from a laptop that used
+# nncp-file -chunked 64 (made here by the spooler's own nncp-file for
+# backupdisk1, then put where the laptop's files land).
+fc=bakfsfmt2-$ts.000000008.111_laptop@tank@home
+head -c 200000 /dev/urandom >"$LAB/copies/$fc"
+runuser -u "$NNCP_USER" -- nncp-file -cfg "$SPOOLER/cfg.hjson" -noprogress \
+    -chunked 64 "$LAB/copies/$fc" "backupdisk1:laptop/$fc" 2>>"$LAB/logs/nncp.log" ||
+    lab_die "nncp-file -chunked failed (see $LAB/logs/nncp.log)"
+deliver
+mv "$LAB/backupdisk1-incoming/laptop/$fc".nncp.* "$FIN/laptop/"
+chown "$NNCP_USER:" "$FIN/laptop/$fc".nncp.*
+assert_eq 5 "$(find "$FIN/laptop" -name "$fc.nncp.*" | wc -l)" "pieces of the chunked file"
+fanout
+assert_eq 0 "$FAN_RC" "exit status of airgap-fanout with chunked pieces ($(cat "$FAN_LOG"))"
+assert_packets "after the chunked pieces" 5 5
+left=$(find "$FIN" -name "$fc*")
+[ -z "$left" ] || lab_fail "pieces or markers left on the spooler: $left"
+deliver
+for d in backupdisk1 backupdisk2; do
+	lab_nncp "$d" reass -noprogress -keep -stdout \
+	    "$LAB/$d-incoming/laptop/$fc.nncp.meta" 2>>"$LAB/logs/nncp.log" |
+	    cmp -s - "$LAB/copies/$fc" ||
+	    lab_fail "$d cannot rebuild the chunked file from the pieces it got"
+done
 
 lab_pass

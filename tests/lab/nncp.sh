@@ -122,6 +122,54 @@ lab_nncp_queue() {
 	QF=$LAB/sent/$QN
 }
 
+# lab_nncp_queue_chunked KIB [lab_stream options] SNAP: as lab_nncp_queue,
+# sent with nncp-file -chunked KIB: NAME.nncp.chunk0... and NAME.nncp.meta.
+lab_nncp_queue_chunked() {
+	local kib=$1
+
+	shift
+	lab_stream "$@"
+	mkdir -p "$LAB/sent"
+	cp "$QF" "$LAB/sent/$QN"
+	lab_nncp laptop file -noprogress -nice B -chunked "$kib" - "backupsvr:$QN" \
+	    <"$QF" 2>>"$LAB/logs/nncp.log" ||
+	    lab_die "nncp-file -chunked $QN failed (see $LAB/logs/nncp.log)"
+	rm -f "$QF"
+	QF=$LAB/sent/$QN
+}
+
+# lab_nncp_laptop_tx: the laptop's packets for the spooler, smallest
+# first (a chunked file's meta packet is far smaller than its chunks').
+lab_nncp_laptop_tx() {
+	local tx=$LAB/nncp/laptop/spool/$SPOOLER_ID/tx
+
+	[ -d "$tx" ] || return 0
+	find "$tx" -maxdepth 1 -type f -printf '%s %f\n' | sort -n | cut -d' ' -f2
+}
+
+# lab_nncp_hold PKT...: set the laptop's packets PKT aside, so that the
+# next trip does not carry them; lab_nncp_unhold puts them back.
+lab_nncp_hold() {
+	local tx=$LAB/nncp/laptop/spool/$SPOOLER_ID/tx p
+
+	mkdir -p "$LAB/held/hdr"
+	for p in "$@"; do
+		mv "$tx/$p" "$LAB/held/$p" || lab_die "cannot hold packet $p"
+		[ ! -e "$tx/hdr/$p" ] || mv "$tx/hdr/$p" "$LAB/held/hdr/$p"
+	done
+}
+
+lab_nncp_unhold() {
+	local tx=$LAB/nncp/laptop/spool/$SPOOLER_ID/tx p
+
+	mkdir -p "$tx/hdr"
+	for p in "$LAB"/held/*; do
+		[ -f "$p" ] || continue
+		mv "$p" "$tx/" || lab_die "cannot give back packet $p"
+		[ ! -e "$LAB/held/hdr/${p##*/}" ] || mv "$LAB/held/hdr/${p##*/}" "$tx/hdr/"
+	done
+}
+
 # lab_nncp_pending NODE: the inbound packets left in NODE's spool.
 lab_nncp_pending() {
 	lab_nncp "$1" stat -pkt 2>>"$LAB/logs/nncp.log" | grep -c $'^\trx ' || true

@@ -122,7 +122,7 @@ static void
 test_order(void)
 {
 	struct queue_file files[4];
-	struct queue q = { files, 4 };
+	struct queue q = { .files = files, .nfiles = 4 };
 	const char *names[4] = {
 		"bakfsfmt2-20.1.1_h@fs", "bakfsfmt2-10.500000000.1_h@fs",
 		"bakfsfmt2-10.2.1_h@fs", "bakfsfmt2-9.999999999.1_h@fs"
