@@ -21,7 +21,7 @@ SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/state.c agent
 	agent/queue.c agent/zstream.c agent/hash.c agent/zwalk.c agent/zfs.c agent/decompress.c \
 	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/verified.c agent/ingest.c agent/verify.c \
 	agent/media.c agent/indicator.c agent/nncp.c agent/disk.c agent/stick.c \
-	agent/handle.c agent/enqueue.c agent/status.c agent/watch.c
+	agent/handle.c agent/enqueue.c agent/status.c agent/watch.c agent/receipt.c
 OBJS = $(SRCS:.c=.o)
 BIN = agent/airgap-agent
 

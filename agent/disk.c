@@ -137,6 +137,7 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 		goto out;
 	r->imported = 1;
 	ingest_rc = ingest_run(cfg, m->label, m->cfg->incoming, &r->sum);
+	receipt_note_disk(cfg, m->label, m->uuid);
 	if (disk_export(cfg, m, r) == -1)
 		goto out;
 	if (zfs_hung()) {

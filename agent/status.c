@@ -352,6 +352,7 @@ status_show(const struct config *cfg, int json)
 	status_disks(cfg, json);
 	status_rotation(cfg, json);
 	status_quarantine(cfg, json);
+	receipt_status(cfg, json);
 	status_runs(cfg, json);
 	if (json)
 		printf("}\n");

@@ -450,3 +450,17 @@ zfs_cache_free(struct zfs_cache *c)
 	while (c->n > 0)
 		zfs_dataset_free(&c->e[--c->n].d);
 }
+
+/* "DATASET@SNAP TAB GUID" lines for every snapshot under ROOT, each
+ * dataset's oldest first, into OUT (what "zfs get -r" prints).  0, or
+ * -1 when ROOT cannot be listed. */
+int
+zfs_snapshot_guids(const struct config *cfg, const char *root, struct buf *out)
+{
+	static const char *const fixed[] = { "get", "-H", "-p", "-o",
+		"name,value", "guid", "-r", NULL };
+	char *argv[ARGV_MAX];
+
+	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ root, NULL });
+	return run_command(cfg, argv, out) == 0 ? 0 : -1;
+}
