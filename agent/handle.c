@@ -62,7 +62,8 @@ handle_medium(const struct config *cfg, const struct medium *m)
 
 		disk_run(cfg, m, &d);
 		/* Queued now, they leave with the next stick. */
-		if (d.sum.received > 0 && receipt_send_all(cfg, &failed) > 0)
+		if ((d.sum.received > 0 || (d.imported && d.sum.waiting > 0)) &&
+		    receipt_send_all(cfg, &failed) > 0)
 			log_info("handle: receipts queued for the next stick");
 		return handle_result(cfg, m, &d.res);
 	}

@@ -359,7 +359,8 @@ stick_nncp_out(struct stick *s, const char *c)
 		    "spool", c);
 }
 
-/* Returns whether a disk got something new. */
+/* Returns whether a disk got something new, or was here while files
+ * still wait for it. */
 static int
 stick_disks(struct stick *s, int *reboot)
 {
@@ -381,14 +382,17 @@ stick_disks(struct stick *s, int *reboot)
 		    disks[i].label, r.res.message);
 		if (r.res.status == MEDIUM_REBOOT)
 			*reboot = 1;
-		if (r.sum.received > 0)
+		/* Files that wait for a base the disk lacks are news too: the
+		 * laptop mends a chain a lost stick broke by them. */
+		if (r.sum.received > 0 || (r.imported && r.sum.waiting > 0))
 			changed = 1;
 	}
 	free(disks);
 	return changed;
 }
 
-/* After a run that changed a disk, every host hears what reached it. */
+/* After a run that changed a disk (or found files waiting for one),
+ * every host hears what reached it. */
 static void
 stick_receipts(struct stick *s)
 {

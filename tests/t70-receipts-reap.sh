@@ -37,6 +37,7 @@ lab_write_random bin/r1 64
 for day in 1 2 3 4 5 6 7; do
 	if [ $((day % 2)) = 1 ]; then disk=A; else disk=B; fi
 	rcpt_day "$day" "$disk"
+	assert_exit 0
 	[ "$day" = 3 ] && lab_snap manual-by-someone-else
 	grep -q "receipts queued for 1 host" "$AGENT_LOG" ||
 	    lab_fail "day $day: no receipt queued: $(grep receipt "$AGENT_LOG")"
@@ -106,7 +107,9 @@ rot_unplug C
 sed -i "s/^  rotation = .*/  rotation = [ \"$poolA\", \"$poolB\", \"${ROT_POOL[C]}\" ];/" "$CONF"
 rot_conf_check
 rcpt_day 8 A
+assert_exit 0
 rcpt_day 9 B
+assert_exit 0
 before=$(rcpt_own_snaps)
 rc=0
 AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" >"$LAB/logs/reap-blocked.txt" 2>&1 || rc=$?
