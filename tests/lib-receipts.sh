@@ -109,15 +109,20 @@ rcpt_stick_back() {
 	rm -rf "$dir"
 }
 
-# rcpt_day N X...: one day: a snapshot queued, the stick through the
-# agent with disks X... plugged in (the others unplugged), and back to
-# the laptop.  The agent's exit status is in AGENT_RC.
-rcpt_day() {
+# rcpt_snap N: day N's snapshot: a.txt changed, airgap-queue --snapshot.
+rcpt_snap() {
+	lab_write a.txt "day $1"
+	rcpt_queue
+}
+
+# rcpt_trip N X...: the laptop's packets to the spooler and onto stick N,
+# the stick through the agent with disks X... plugged in (the others
+# unplugged), and back to the laptop.  The agent's exit status is in
+# AGENT_RC.
+rcpt_trip() {
 	local n=$1 y
 
 	shift
-	lab_write a.txt "day $n"
-	rcpt_queue
 	lab_nncp_relay
 	for y in "${ROT_DISKS[@]}"; do
 		if [[ " $* " == *" $y "* ]]; then
@@ -132,4 +137,10 @@ rcpt_day() {
 	lab_media_detach "$LAB_DEV"
 	rcpt_stick_back "$STICK_IMG"
 	rm -f "$STICK_IMG"
+}
+
+# rcpt_day N X...: rcpt_snap N, then rcpt_trip N X....
+rcpt_day() {
+	rcpt_snap "$1"
+	rcpt_trip "$@"
 }

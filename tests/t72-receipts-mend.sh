@@ -29,8 +29,7 @@ rcpt_day 1 A B
 assert_exit 0
 
 # Day 2: the packets never reach a stick.
-lab_write a.txt "day 2"
-rcpt_queue
+rcpt_snap 2
 lab_nncp_relay
 lab_nncp spooler rm -node backupsvr -tx 2>>"$LAB/logs/nncp.log" ||
     lab_die "cannot delete the spooler's packets for backupsvr"
