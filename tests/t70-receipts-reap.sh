@@ -58,6 +58,7 @@ assert_eq 7 "${#own[@]}" "airgap-queue snapshots on the laptop"
 
 # Each disk holds the whole chain it was given; the receipts say so.
 for x in A B; do
+	[ -n "${ROT_DEV[$x]}" ] || rot_plug "$x"
 	rot_import "$x"
 	want=$([ "$x" = A ] && echo "${own[6]}" || echo "${own[4]}")
 	assert_eq "$want" "$(rot_snaps "$x" | awk '{ print $NF }')" "newest snapshot on disk $x"
