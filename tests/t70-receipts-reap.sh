@@ -70,7 +70,7 @@ done
 head -n 1 "$RECEIPTS/$poolA.asc" | grep -qx -- '-----BEGIN PGP SIGNED MESSAGE-----' ||
     lab_fail "the kept receipt is not clear-signed"
 "$AGENT" -c "$CONF" status >"$LAB/logs/status.txt" 2>&1
-grep -qE "^  laptop: queued [0-9-]+ [0-9:]+ UTC: 2 head\(s\), 0 waiting, 0 quarantined$" "$LAB/logs/status.txt" ||
+grep -qE "^  laptop: queued [0-9-]+ [0-9:]+ UTC: 2 head\(s\), 2 waiting, 0 quarantined$" "$LAB/logs/status.txt" ||
     lab_fail "status does not show the last receipt: $(cat "$LAB/logs/status.txt")"
 
 # The dry run: what would go, and why the rest stays.
