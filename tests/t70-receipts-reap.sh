@@ -78,7 +78,7 @@ AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" --dry-run >"$LAB/logs/reap-dry.txt" 2>&1 
     lab_fail "airgap-reap --dry-run failed: $(cat "$LAB/logs/reap-dry.txt")"
 assert_eq "$(printf '%s\n' "${own[@]:0:4}")" \
     "$(sed -n 's/^would destroy [^@]*@\([^:]*\):.*/\1/p' "$LAB/logs/reap-dry.txt")" \
-    "snapshots airgap-reap --dry-run would destroy"
+    "snapshots airgap-reap --dry-run would destroy (its output: $(cat "$LAB/logs/reap-dry.txt"))"
 grep -qx "keep $LAP_FS@${own[4]}: newest on $poolB" "$LAB/logs/reap-dry.txt" ||
     lab_fail "the dry run does not keep day 5 as B's newest: $(cat "$LAB/logs/reap-dry.txt")"
 grep -qx "keep $LAP_FS@${own[5]}: after a disk's newest" "$LAB/logs/reap-dry.txt" ||
