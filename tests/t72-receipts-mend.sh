@@ -55,8 +55,9 @@ want=$(for s in $(rcpt_own_snaps); do lab_guid "$LAP_FS@$s"; done | paste -sd' '
 [ "$(wc -w <<<"$want")" = 5 ] || lab_fail "expected 5 airgap-queue snapshots: $want"
 for x in A B; do
 	rot_import "$x"
-	got=$(zfs list -H -p -t snapshot -o guid -s createtxg -d 1 \
-	    "${ROT_POOL[$x]}/simplesnap/laptop/$LAP_FS" | paste -sd' ' -)
+	got=$(zfs get -H -p -o name,value guid -r \
+	    "${ROT_POOL[$x]}/simplesnap/laptop/$LAP_FS" |
+	    awk -F'\t' 'index($1, "@") { print $2 }' | paste -sd' ' -)
 	assert_eq "$want" "$got" "snapshot guids on disk $x"
 	rot_export "$x"
 done
