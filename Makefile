@@ -23,7 +23,7 @@ SRCS = agent/log.c agent/util.c agent/config.c agent/child.c agent/state.c agent
 	agent/gpg.c agent/relay.c agent/pipeline.c agent/report.c agent/ledger.c agent/verified.c agent/ingest.c agent/verify.c \
 	agent/media.c agent/indicator.c agent/nncp.c agent/disk.c agent/stick.c \
 	agent/handle.c agent/enqueue.c agent/status.c agent/watch.c \
-	agent/restore.c agent/drill.c agent/retention.c
+	agent/restore.c agent/drill.c agent/retention.c agent/receipt.c
 OBJS = $(SRCS:.c=.o)
 BIN = agent/airgap-agent
 
@@ -174,9 +174,9 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PREFIX)/bin
 	install -m 644 docs/airgap-agent.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 docs/airgap-agent.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 755 scripts/airgap-queue scripts/airgap-fanout $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 scripts/airgap-queue scripts/airgap-fanout scripts/airgap-receipt scripts/airgap-reap $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(MANDIR)/man1
-	install -m 644 docs/airgap-queue.1 docs/airgap-fanout.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 docs/airgap-queue.1 docs/airgap-fanout.1 docs/airgap-reap.1 $(DESTDIR)$(MANDIR)/man1/
 
 clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)

@@ -243,6 +243,20 @@ int state_kept_write(const struct config *, const char *pool,
     const struct state_kept *, size_t);
 int state_kept_read(const struct config *, const char *pool,
     struct state_kept **);
+int state_heads_read(const struct config *, const char *pool_guid,
+    struct buf *);
+int state_heads_write(const struct config *, const char *pool_guid,
+    const struct buf *);
+struct state_receipt {
+	char host[64];
+	char node[128];
+	long long time;
+	char result[16]; /* queued, failed */
+	char summary[512];
+};
+int state_receipt_write(const struct config *, const struct state_receipt *);
+int state_receipt_read(const struct config *, const char *host,
+    struct state_receipt *);
 
 /* lock.c */
 int lock_take(const char *state_dir, int wait);
@@ -471,6 +485,7 @@ int zfs_export(const struct config *, const char *pool);
 int zfs_available(const struct config *, const char *pool, uint64_t *);
 int zfs_wait_absent(const struct config *, const char *ds, int seconds);
 void zfs_mark_hung(void);
+int zfs_snapshot_guids(const struct config *, const char *root, struct buf *);
 int zfs_hung(void);
 struct zfs_snapinfo {
 	char *name; /* dataset@snapshot */
@@ -523,6 +538,8 @@ struct gpg_job {
 int gpg_init(void);
 int gpg_decrypt(const struct gpg_job *, struct gpg_result *);
 int gpg_check_signers(const struct config *);
+int gpg_clearsign(const char *home, const char *text, size_t len,
+    struct buf *out, char *why, size_t whylen);
 
 /* relay.c */
 struct relay;
@@ -631,6 +648,8 @@ int nncp_xfer_rx(const struct config *, const char *nncp_cfg, const char *dir);
 int nncp_xfer_tx(const struct config *, const char *nncp_cfg, const char *dir);
 int nncp_toss(const struct config *, const char *nncp_cfg);
 int nncp_pending(const struct config *, const char *nncp_cfg);
+int nncp_exec(const struct config *, const char *nncp_cfg, const char *node,
+    const char *handle, int stdin_fd);
 
 /* ledger.c */
 struct ledger_entry {
@@ -705,6 +724,13 @@ int disk_run(const struct config *, const struct medium *, struct disk_result *)
 /* stick.c */
 void stick_run(const struct config *, const struct medium *,
     struct medium_result *);
+
+/* receipt.c */
+#define RECEIPT_HANDLE "airgap-receipt" /* the laptop's exec handle */
+void receipt_note_disk(const struct config *, const char *pool,
+    const char *pool_guid);
+int receipt_send_all(const struct config *, int *failed);
+void receipt_status(const struct config *, int json);
 
 /* handle.c */
 #define HANDLE_SAFE 0

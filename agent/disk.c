@@ -146,6 +146,7 @@ disk_run(const struct config *cfg, const struct medium *m, struct disk_result *r
 	retention_if_low(cfg, m->label, m->cfg->incoming);
 	ingest_rc = ingest_run(cfg, m->label, m->cfg->incoming, &r->sum);
 	thin_rc = retention_run(cfg, m->label, m->cfg->incoming, 0, &thin);
+	receipt_note_disk(cfg, m->label, m->uuid);
 	if (disk_export(cfg, m, r) == -1)
 		goto out;
 	if (zfs_hung()) {

@@ -783,3 +783,56 @@ gpg_check_signers(const struct config *cfg)
 	gpgme_release(ctx);
 	return missing;
 }
+
+/* TEXT signed in clear text by backupsvr's own key (the first usable
+ * secret key in HOME, the one laptops encrypt to) into OUT: a person
+ * reads it as it is, a laptop checks it with "gpg --verify".  0, or -1
+ * with WHY. */
+int
+gpg_clearsign(const char *home, const char *text, size_t len, struct buf *out,
+    char *why, size_t whylen)
+{
+	gpgme_ctx_t ctx = NULL;
+	gpgme_data_t in = NULL, sig = NULL;
+	gpgme_key_t keys[2], key = NULL;
+	gpgme_error_t err;
+	char *p;
+	size_t n = 0;
+
+	if ((err = use_home(home)) != 0 || (err = gpgme_new(&ctx)) != 0)
+		goto fail;
+	gpgme_set_offline(ctx, 1);
+	gpgme_set_pinentry_mode(ctx, GPGME_PINENTRY_MODE_CANCEL);
+	gpgme_set_armor(ctx, 1);
+	if (canary_keys(ctx, keys, 1) != 1) {
+		snprintf(why, whylen, "no usable secret key in %s", home);
+		gpgme_release(ctx);
+		return -1;
+	}
+	key = keys[0];
+	if ((err = gpgme_signers_add(ctx, key)) != 0 ||
+	    (err = gpgme_data_new_from_mem(&in, text, len, 0)) != 0 ||
+	    (err = gpgme_data_new(&sig)) != 0 ||
+	    (err = gpgme_op_sign(ctx, in, sig, GPGME_SIG_MODE_CLEAR)) != 0)
+		goto fail;
+	p = gpgme_data_release_and_get_mem(sig, &n);
+	sig = NULL;
+	if (p == NULL || n == 0) {
+		err = gpg_error(GPG_ERR_NO_DATA);
+		goto fail;
+	}
+	buf_append(out, p, n);
+	gpgme_free(p);
+	gpgme_data_release(in);
+	gpgme_key_unref(key);
+	gpgme_release(ctx);
+	return 0;
+fail:
+	snprintf(why, whylen, "%s", gpgme_strerror(err));
+	gpgme_data_release(in);
+	gpgme_data_release(sig);
+	if (key != NULL)
+		gpgme_key_unref(key);
+	gpgme_release(ctx);
+	return -1;
+}

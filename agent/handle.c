@@ -58,7 +58,13 @@ handle_medium(const struct config *cfg, const struct medium *m)
 	struct medium_result r;
 
 	if (m->cfg->role == ROLE_BACKUP) {
+		int failed;
+
 		disk_run(cfg, m, &d);
+		/* Queued now, they leave with the next stick. */
+		if ((d.sum.received > 0 || (d.imported && d.sum.waiting > 0)) &&
+		    receipt_send_all(cfg, &failed) > 0)
+			log_info("handle: receipts queued for the next stick");
 		return handle_result(cfg, m, &d.res);
 	}
 	stick_run(cfg, m, &r);

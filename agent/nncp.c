@@ -15,11 +15,11 @@
 #define NNCP_ARGV_MAX 16
 
 static int
-nncp_run(const struct config *cfg, const char *tool, const char *nncp_cfg,
-    const char *const *args, struct buf *out)
+nncp_run_in(const struct config *cfg, const char *tool, const char *nncp_cfg,
+    const char *const *args, struct buf *out, int in)
 {
 	char *argv[NNCP_ARGV_MAX], *bin = xasprintf("%s/%s", cfg->nncp_bin_dir, tool);
-	struct child_opts o = { .argv = argv, .stdin_fd = CHILD_NULL,
+	struct child_opts o = { .argv = argv, .stdin_fd = in,
 		.stdout_fd = CHILD_NULL, .timeout = cfg->timeout_nncp,
 		.user = cfg->nncp_user };
 	size_t n = 0;
@@ -45,6 +45,23 @@ nncp_run(const struct config *cfg, const char *tool, const char *nncp_cfg,
 	}
 	free(bin);
 	return rc;
+}
+
+static int
+nncp_run(const struct config *cfg, const char *tool, const char *nncp_cfg,
+    const char *const *args, struct buf *out)
+{
+	return nncp_run_in(cfg, tool, nncp_cfg, args, out, CHILD_NULL);
+}
+
+/* nncp-exec NODE HANDLE with IN as its input: queued in the spool for
+ * the next "nncp-xfer -tx".  -nice B, like the laptops' packets. */
+int
+nncp_exec(const struct config *cfg, const char *nncp_cfg, const char *node,
+    const char *handle, int in)
+{
+	return nncp_run_in(cfg, "nncp-exec", nncp_cfg,
+	    (const char *const[]){ "-nice", "B", node, handle, NULL }, NULL, in);
 }
 
 /* nncp-xfer -rx DIR: imports this node's packets from the stick (and

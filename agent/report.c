@@ -3,6 +3,7 @@
  * per queue file: name, outcome, bytes, seconds, reason, separated by
  * tabs.  Names and reasons are untrusted, so they are escaped.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ report_open(const char *state_dir)
 	struct tm tm;
 	FILE *f;
 	char *path;
+	int n;
 
 	if (mkdir_private(dir) == -1) {
 		free(dir);
@@ -33,8 +35,14 @@ report_open(const char *state_dir)
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
 	path = xasprintf("%s/%s-%ld.txt", dir, stamp, (long)getpid());
+	/* A stick run serves several disks, maybe within one second. */
+	for (n = 1; (f = fopen(path, "wxe")) == NULL && errno == EEXIST &&
+	    n < 100; n++) {
+		free(path);
+		path = xasprintf("%s/%s-%ld.%d.txt", dir, stamp, (long)getpid(), n);
+	}
 	free(dir);
-	if ((f = fopen(path, "wxe")) == NULL) {
+	if (f == NULL) {
 		log_warn("report: create %s", path);
 		free(path);
 		return NULL;

@@ -10,6 +10,10 @@
  *   sticks/UUID       a stick's NNCP folder owner while a run has it
  *   drills/GUID       each backup disk's last restore drill
  *   browse/GUID       the snapshot of a disk open for browsing
+ *   heads/GUID        a backup disk's newest snapshot of each dataset,
+ *                     and since when (receipt.c)
+ *   receipts/HOST     the last receipt queued for a host: when, to
+ *                     which node, its summary
  *   ledger            which rotation disk holds which queue file (ledger.c)
  *   verified          queue files read through and proved (verified.c)
  *   retention/POOL    per dataset of a backup pool: snapshots kept by
@@ -586,4 +590,102 @@ state_kept_read(const struct config *cfg, const char *pool,
 	free(path);
 	*k = r.k;
 	return r.n;
+}
+
+/* --- heads/GUID --- */
+
+/* A record's folder and file: NAME is a pool guid (digits) or a host
+ * name from the config; anything else is no file name. */
+static char *
+named_path(const struct config *cfg, const char *dir, const char *name,
+    int create)
+{
+	char *top, *path;
+
+	if (name[0] == '\0' || name[0] == '.' || strlen(name) > 64 ||
+	    strspn(name, "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-_") != strlen(name))
+		return NULL;
+	top = state_path(cfg, dir);
+	if (create && mkdir_private(top) == -1) {
+		free(top);
+		return NULL;
+	}
+	path = xasprintf("%s/%s", top, name);
+	free(top);
+	return path;
+}
+
+/* The whole record (lines "DATASET TAB SNAP TAB GUID TAB SINCE") into
+ * OUT; 0, or -1 when there is none. */
+int
+state_heads_read(const struct config *cfg, const char *pool_guid,
+    struct buf *out)
+{
+	char *path = named_path(cfg, "heads", pool_guid, 0);
+	FILE *f = path ? fopen(path, "re") : NULL;
+	char line[1024];
+
+	free(path);
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		buf_append(out, line, strlen(line));
+	fclose(f);
+	return 0;
+}
+
+int
+state_heads_write(const struct config *cfg, const char *pool_guid,
+    const struct buf *text)
+{
+	char *path = named_path(cfg, "heads", pool_guid, 1);
+	int rc;
+
+	if (path == NULL)
+		return -1;
+	rc = file_replace(path, text->data ? text->data : "", text->len);
+	free(path);
+	return rc;
+}
+
+/* --- receipts/HOST --- */
+
+int
+state_receipt_write(const struct config *cfg, const struct state_receipt *r)
+{
+	char *path = named_path(cfg, "receipts", r->host, 1), *text;
+	char summary[ESCAPED_MAX(sizeof r->summary)];
+	int rc;
+
+	if (path == NULL)
+		return -1;
+	text = xasprintf("host=%s\nnode=%s\ntime=%lld\nresult=%s\nsummary=%s\n",
+	    r->host, r->node, r->time, r->result,
+	    str_escape(summary, sizeof summary, r->summary));
+	rc = file_replace(path, text, strlen(text));
+	free(path);
+	free(text);
+	return rc;
+}
+
+/* 0 and R filled in, or -1 when no receipt was queued for HOST. */
+int
+state_receipt_read(const struct config *cfg, const char *host,
+    struct state_receipt *r)
+{
+	char *path = named_path(cfg, "receipts", host, 0);
+	struct state_kv kv[5];
+	int n = path ? kv_read(path, kv, 5) : 0;
+
+	free(path);
+	memset(r, 0, sizeof *r);
+	if (n == 0)
+		return -1;
+	copy(r->host, sizeof r->host, kv_get(kv, n, "host"));
+	copy(r->node, sizeof r->node, kv_get(kv, n, "node"));
+	r->time = atoll(kv_get(kv, n, "time"));
+	copy(r->result, sizeof r->result, kv_get(kv, n, "result"));
+	copy(r->summary, sizeof r->summary, kv_get(kv, n, "summary"));
+	return 0;
 }

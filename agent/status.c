@@ -447,6 +447,7 @@ status_show(const struct config *cfg, int json)
 	status_drills(cfg, json);
 	retention_status(cfg, json);
 	status_quarantine(cfg, json);
+	receipt_status(cfg, json);
 	status_runs(cfg, json);
 	if (json)
 		printf("}\n");

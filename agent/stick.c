@@ -326,10 +326,10 @@ count_queued(const struct config *cfg)
 	return n;
 }
 
-/* One NNCP installation: import, toss, export.  NNCP's exit codes are
- * not the whole truth, so what is left in the spool is counted too. */
+/* One NNCP installation: import and toss.  NNCP's exit codes are not
+ * the whole truth, so what is left in the spool is counted too. */
 static void
-stick_nncp(struct stick *s, const char *c)
+stick_nncp_in(struct stick *s, const char *c)
 {
 	int before, after;
 
@@ -345,22 +345,32 @@ stick_nncp(struct stick *s, const char *c)
 		    "stay in the spool and are retried next time", c, after);
 	else if (after == -1)
 		note(s, 1, "%s: nncp-stat failed", c);
-	if (nncp_xfer_tx(s->cfg, c, s->xfer) != 0)
-		note(s, 1, "%s: nncp-xfer -tx failed; outbound packets stay in the "
-		    "spool", c);
 	note(s, 0, "%s: done (%d packet(s) were waiting in the spool before)", c,
 	    before < 0 ? 0 : before);
 }
 
+/* The export comes after the disks and the receipts: the receipts
+ * leave on this stick. */
 static void
+stick_nncp_out(struct stick *s, const char *c)
+{
+	if (nncp_xfer_tx(s->cfg, c, s->xfer) != 0)
+		note(s, 1, "%s: nncp-xfer -tx failed; outbound packets stay in the "
+		    "spool", c);
+}
+
+/* Returns whether a disk got something new, or was here while files
+ * still wait for it. */
+static int
 stick_disks(struct stick *s, int *reboot)
 {
+	int changed = 0;
 	struct medium *disks;
 	size_t i, n;
 
 	if (media_backup_disks(s->cfg, &disks, &n) == -1) {
 		note(s, 1, "cannot list the backup disks");
-		return;
+		return 0;
 	}
 	if (n == 0)
 		note(s, 0, "no backup disk plugged in: files stay queued");
@@ -372,8 +382,27 @@ stick_disks(struct stick *s, int *reboot)
 		    disks[i].label, r.res.message);
 		if (r.res.status == MEDIUM_REBOOT)
 			*reboot = 1;
+		/* Files that wait for a base the disk lacks are news too: the
+		 * laptop mends a chain a lost stick broke by them. */
+		if (r.sum.received > 0 || (r.imported && r.sum.waiting > 0))
+			changed = 1;
 	}
 	free(disks);
+	return changed;
+}
+
+/* After a run that changed a disk (or found files waiting for one),
+ * every host hears what reached it. */
+static void
+stick_receipts(struct stick *s)
+{
+	int failed, sent = receipt_send_all(s->cfg, &failed);
+
+	if (sent > 0)
+		note(s, 0, "receipts queued for %d host(s)", sent);
+	if (failed > 0)
+		note(s, 1, "%d receipt(s) could not be queued (see the log)",
+		    failed);
 }
 
 /* The report's file on the stick, created or emptied; only a regular
@@ -472,12 +501,15 @@ stick_work(struct stick *s, int *reboot)
 	int before = count_queued(s->cfg), after;
 
 	for (i = 0; s->cfg->nncp_configs[i] != NULL; i++)
-		stick_nncp(s, s->cfg->nncp_configs[i]);
+		stick_nncp_in(s, s->cfg->nncp_configs[i]);
 	after = count_queued(s->cfg);
 	note(s, 0, "queue: %d file(s) before, %d after NNCP", before, after);
-	stick_disks(s, reboot);
+	if (stick_disks(s, reboot))
+		stick_receipts(s);
 	note(s, 0, "queue: %d file(s) waiting for a backup disk",
 	    count_queued(s->cfg));
+	for (i = 0; s->cfg->nncp_configs[i] != NULL; i++)
+		stick_nncp_out(s, s->cfg->nncp_configs[i]);
 }
 
 /* Safe when the stick is unmounted and everything went well; an error

@@ -566,3 +566,17 @@ zfs_destroy_snapshot(const struct config *cfg, const char *snap)
 		return -1; /* never a dataset */
 	return snap_command(cfg, "destroy", NULL, snap);
 }
+
+/* "DATASET@SNAP TAB GUID" lines for every snapshot under ROOT, each
+ * dataset's oldest first, into OUT (what "zfs get -r" prints).  0, or
+ * -1 when ROOT cannot be listed. */
+int
+zfs_snapshot_guids(const struct config *cfg, const char *root, struct buf *out)
+{
+	static const char *const fixed[] = { "get", "-H", "-p", "-o",
+		"name,value", "guid", "-r", NULL };
+	char *argv[ARGV_MAX];
+
+	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ root, NULL });
+	return run_command(cfg, argv, out) == 0 ? 0 : -1;
+}

@@ -9,7 +9,7 @@ fail() { printf 't07-install: FAILED: %s\n' "$*"; find "$dest" | sort; exit 1; }
 
 make -s -C "$TOP" install DESTDIR="$dest" PREFIX=/opt/aga >/dev/null
 for f in opt/aga/sbin/airgap-agent:755 opt/aga/bin/airgap-queue:755 \
-    opt/aga/bin/airgap-fanout:755 etc/udev/rules.d/90-airgap-agent.rules:644 \
+    opt/aga/bin/airgap-fanout:755 opt/aga/bin/airgap-receipt:755 opt/aga/bin/airgap-reap:755 etc/udev/rules.d/90-airgap-agent.rules:644 \
     etc/systemd/system/airgap-agent.service:644 \
     etc/systemd/system/airgap-agent@.service:644 \
     etc/modules-load.d/airgap-agent.conf:644 \
@@ -17,7 +17,7 @@ for f in opt/aga/sbin/airgap-agent:755 opt/aga/bin/airgap-queue:755 \
     opt/aga/share/man/man8/airgap-agent.8:644 \
     opt/aga/share/man/man5/airgap-agent.conf.5:644 \
     opt/aga/share/man/man1/airgap-queue.1:644 \
-    opt/aga/share/man/man1/airgap-fanout.1:644; do
+    opt/aga/share/man/man1/airgap-fanout.1:644 opt/aga/share/man/man1/airgap-reap.1:644; do
 	path=$dest/${f%:*}
 	[ -f "$path" ] || fail "${f%:*} not installed"
 	[ "$(stat -c %a "$path")" = "${f#*:}" ] || fail "${f%:*} has mode $(stat -c %a "$path")"
