@@ -259,8 +259,9 @@ watch_run(const struct config *cfg, const char *self, const char *cfg_path,
 		free(w);
 		return -1;
 	}
-	log_info("watch: listening for block devices");
 	watch_idle(w);
+	/* After the light: tests and scripts wait for this line. */
+	log_info("watch: listening for block devices");
 	watch_present(w);
 	while (!watch_quit) {
 		struct pollfd p = { media_monitor_fd(mm), POLLIN, 0 };

@@ -11,8 +11,10 @@ lab_watch_start() {
 	(cd "$LAB/run" && exec "$AGENT" -c "$CONF" -v watch) \
 	    >"$AGENT_LOG" 2>&1 </dev/null &
 	LAB_WATCH_PID=$!
-	for _ in $(seq 1 100); do
-		if grep -q 'state=idle' "$STATE/indicator" 2>/dev/null; then
+	# It says so once it has set the light, before it looks at the media
+	# already plugged in (with one plugged, the idle light lasts no time).
+	for _ in $(seq 1 600); do
+		if grep -q 'watch: listening for block devices' "$AGENT_LOG"; then
 			lab_log "watch daemon runs (pid $LAB_WATCH_PID)"
 			return 0
 		fi
@@ -20,7 +22,7 @@ lab_watch_start() {
 		    lab_fail "the watch daemon exited at start"
 		sleep 0.1
 	done
-	lab_fail "the watch daemon did not show the idle light within 10 s"
+	lab_fail "the watch daemon did not listen within 60 s"
 }
 
 # lab_watch_stop: SIGTERM to the daemon; its handle child, if any, is
