@@ -69,16 +69,25 @@ prepare(const struct config *cfg)
 	return EXIT_OK;
 }
 
+/* prepare, then the run's lock (waited for) in *LOCK. */
+static int
+prepare_locked(const struct config *cfg, int *lock)
+{
+	int rc = prepare(cfg);
+
+	if (rc == EXIT_OK && (*lock = lock_take(cfg->state_dir, 1)) == -1)
+		rc = EXIT_FAILED;
+	return rc;
+}
+
 static int
 cmd_ingest(const struct config *cfg, const char *pool)
 {
 	struct retention_summary thin;
 	int lock, rc;
 
-	if ((rc = prepare(cfg)) != EXIT_OK)
+	if ((rc = prepare_locked(cfg, &lock)) != EXIT_OK)
 		return rc;
-	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
-		return EXIT_FAILED;
 	retention_if_low(cfg, pool, NULL);
 	rc = ingest_run(cfg, pool, NULL, NULL) == 0 ? EXIT_OK : EXIT_FAILED;
 	if (retention_run(cfg, pool, NULL, 0, &thin) == -1)
@@ -93,10 +102,8 @@ cmd_prune(const struct config *cfg, const char *pool, int dry_run)
 	struct retention_summary thin;
 	int lock, rc;
 
-	if ((rc = prepare(cfg)) != EXIT_OK)
+	if ((rc = prepare_locked(cfg, &lock)) != EXIT_OK)
 		return rc;
-	if ((lock = lock_take(cfg->state_dir, 1)) == -1)
-		return EXIT_FAILED;
 	if (!zfs_pool_exists(cfg, pool)) {
 		log_warnx("prune: pool %s is not imported", pool);
 		rc = EXIT_FAILED;

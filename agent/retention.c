@@ -651,26 +651,26 @@ json_text(const char *s)
 void
 retention_status(const struct config *cfg, int json)
 {
-	struct state_disk *d;
+	char *dir = state_path(cfg, "retention"), **pools;
 	struct state_kept *k;
-	int i, j, nk, n = state_disks(cfg, &d), any = 0;
+	int i, j, nk, n = dir_names(dir, &pools), any = 0;
 	char from[32], to[32];
 
 	printf(json ? ",\"retention\":[" : "retention:%s\n",
 	    any_schedule(cfg) ? "" : " no schedule (nothing is thinned)");
 	for (i = 0; i < n; i++) {
-		nk = state_kept_read(cfg, d[i].pool, &k);
+		nk = state_kept_read(cfg, pools[i], &k);
 		for (j = 0; j < nk; j++, any++) {
 			date_of(k[j].oldest, from, sizeof from);
 			date_of(k[j].newest, to, sizeof to);
 			if (!json) {
 				printf("  %-16s %s: %lld snapshot(s), %s to %s, %llu "
-				    "bytes\n", d[i].pool, k[j].dataset, k[j].kept,
+				    "bytes\n", pools[i], k[j].dataset, k[j].kept,
 				    from, to, k[j].bytes);
 				continue;
 			}
 			printf("%s{\"pool\":", any ? "," : "");
-			json_text(d[i].pool);
+			json_text(pools[i]);
 			printf(",\"dataset\":");
 			json_text(k[j].dataset);
 			printf(",\"kept\":%lld,\"oldest\":%lld,\"newest\":%lld,"
@@ -678,8 +678,10 @@ retention_status(const struct config *cfg, int json)
 			    k[j].bytes);
 		}
 		free(k);
+		free(pools[i]);
 	}
 	if (json)
 		printf("]");
-	free(d);
+	free(pools);
+	free(dir);
 }

@@ -27,6 +27,7 @@
  * field a line or a tab-separated line, so it cannot forge another.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,38 +99,152 @@ copy(char *to, size_t len, const char *from)
 	to[n] = '\0';
 }
 
+/* --- key=value records --- */
+
+/* A field of a record struct, one "key=value" line in its file.
+ * KV_ESC fields hold text from a medium or a sender and are escaped on
+ * their way into the file, so that they cannot make a line of their
+ * own. */
+enum kv_type { KV_STR, KV_ESC, KV_LL, KV_INT, KV_ULL, KV_YESNO };
+struct kv_field {
+	const char *key;
+	enum kv_type type;
+	size_t off;
+	size_t size;
+};
+#define KV(s, m, t) { #m, t, offsetof(struct s, m), sizeof(((struct s *)0)->m) }
+#define NFIELDS(f) (sizeof (f) / sizeof (f)[0])
+
+static void
+kv_put(struct buf *b, const struct kv_field *f, const char *p)
+{
+	char *e;
+
+	switch (f->type) {
+	case KV_STR:
+		buf_printf(b, "%s=%s\n", f->key, p);
+		break;
+	case KV_ESC:
+		e = xmalloc(ESCAPED_MAX(f->size));
+		buf_printf(b, "%s=%s\n", f->key, str_escape(e, ESCAPED_MAX(f->size),
+		    p));
+		free(e);
+		break;
+	case KV_LL:
+		buf_printf(b, "%s=%lld\n", f->key, *(const long long *)p);
+		break;
+	case KV_INT:
+		buf_printf(b, "%s=%d\n", f->key, *(const int *)p);
+		break;
+	case KV_ULL:
+		buf_printf(b, "%s=%llu\n", f->key, *(const unsigned long long *)p);
+		break;
+	case KV_YESNO:
+		buf_printf(b, "%s=%s\n", f->key, *(const int *)p ? "yes" : "no");
+		break;
+	}
+}
+
+/* Replaces PATH (NULL: no record, -1) with the fields of REC. */
+static int
+kv_write(char *path, const struct kv_field *f, size_t n, const void *rec)
+{
+	struct buf b = { 0 };
+	size_t i;
+	int rc;
+
+	if (path == NULL) {
+		log_warnx("state: a record (%s=...) whose name is no file "
+		    "name", f[0].key);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		kv_put(&b, &f[i], (const char *)rec + f[i].off);
+	rc = file_replace(path, b.data ? b.data : "", b.len);
+	buf_free(&b);
+	free(path);
+	return rc;
+}
+
+static void
+kv_take(const struct kv_field *f, char *p, const char *v)
+{
+	switch (f->type) {
+	case KV_STR:
+	case KV_ESC:
+		copy(p, f->size, v);
+		break;
+	case KV_LL:
+		*(long long *)p = atoll(v);
+		break;
+	case KV_INT:
+		*(int *)p = atoi(v);
+		break;
+	case KV_ULL:
+		*(unsigned long long *)p = strtoull(v, NULL, 10);
+		break;
+	case KV_YESNO:
+		*(int *)p = strcmp(v, "yes") == 0;
+		break;
+	}
+}
+
+/* REC (SIZE bytes, zeroed first) from PATH: 0, or -1 when there is no
+ * record there. */
+static int
+kv_load(const char *path, const struct kv_field *f, size_t n, void *rec,
+    size_t size)
+{
+	struct state_kv kv[16];
+	int k = path ? kv_read(path, kv, 16) : 0;
+	size_t i;
+
+	memset(rec, 0, size);
+	if (k == 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		kv_take(&f[i], (char *)rec + f[i].off, kv_get(kv, k, f[i].key));
+	return 0;
+}
+
+/* kv_load from PATH, which it frees. */
+static int
+kv_load_at(char *path, const struct kv_field *f, size_t n, void *rec,
+    size_t size)
+{
+	int rc = kv_load(path, f, n, rec, size);
+
+	free(path);
+	return rc;
+}
+
 /* --- indicator --- */
+
+static const struct kv_field light_fields[] = {
+	KV(state_light, state, KV_STR), KV(state_light, time, KV_LL),
+	KV(state_light, message, KV_STR), /* the caller escaped it */
+};
 
 int
 state_light_write(const struct config *cfg, const char *state,
     const char *message)
 {
-	char *path = state_path(cfg, "indicator");
-	char *text = xasprintf("state=%s\ntime=%lld\nmessage=%s\n", state,
-	    (long long)time(NULL), message ? message : "");
-	int rc = file_replace(path, text, strlen(text));
+	struct state_light l;
 
-	free(path);
-	free(text);
-	return rc;
+	memset(&l, 0, sizeof l);
+	copy(l.state, sizeof l.state, state);
+	l.time = (long long)time(NULL);
+	copy(l.message, sizeof l.message, message ? message : "");
+	return kv_write(state_path(cfg, "indicator"), light_fields,
+	    NFIELDS(light_fields), &l);
 }
 
 /* 0 and L filled in, or -1 when no light was ever recorded. */
 int
 state_light_read(const struct config *cfg, struct state_light *l)
 {
-	char *path = state_path(cfg, "indicator");
-	struct state_kv kv[4];
-	int n = kv_read(path, kv, 4);
-
-	free(path);
-	memset(l, 0, sizeof *l);
-	if (n == 0)
-		return -1;
-	copy(l->state, sizeof l->state, kv_get(kv, n, "state"));
-	l->time = atoll(kv_get(kv, n, "time"));
-	copy(l->message, sizeof l->message, kv_get(kv, n, "message"));
-	return 0;
+	return kv_load_at(state_path(cfg, "indicator"), light_fields,
+	    NFIELDS(light_fields), l, sizeof *l);
 }
 
 /* --- runs.log --- */
@@ -213,7 +328,7 @@ record_path(const struct config *cfg, const char *dir, const char *name,
 {
 	char *d, *path;
 
-	if (name[0] == '\0' || strlen(name) > max ||
+	if (name[0] == '\0' || name[0] == '.' || strlen(name) > max ||
 	    strspn(name, chars) != strlen(name))
 		return NULL;
 	d = state_path(cfg, dir);
@@ -241,60 +356,34 @@ disk_path(const struct config *cfg, const char *guid, int create)
 	return guid_path(cfg, "disks", guid, create);
 }
 
-static int
-disk_read_path(const char *path, struct state_disk *d)
-{
-	struct state_kv kv[10];
-	int n = kv_read(path, kv, 10);
+static const struct kv_field disk_fields[] = {
+	KV(state_disk, pool, KV_ESC), KV(state_disk, guid, KV_STR),
+	KV(state_disk, last_seen, KV_LL), KV(state_disk, result, KV_STR),
+	KV(state_disk, received, KV_INT), KV(state_disk, waiting, KV_INT),
+	KV(state_disk, problems, KV_INT), KV(state_disk, message, KV_ESC),
+};
 
-	memset(d, 0, sizeof *d);
-	if (n == 0)
-		return -1;
-	copy(d->pool, sizeof d->pool, kv_get(kv, n, "pool"));
-	copy(d->guid, sizeof d->guid, kv_get(kv, n, "guid"));
-	d->last_seen = atoll(kv_get(kv, n, "last_seen"));
-	copy(d->result, sizeof d->result, kv_get(kv, n, "result"));
-	d->received = atoi(kv_get(kv, n, "received"));
-	d->waiting = atoi(kv_get(kv, n, "waiting"));
-	d->problems = atoi(kv_get(kv, n, "problems"));
-	copy(d->message, sizeof d->message, kv_get(kv, n, "message"));
-	return 0;
+static int
+disk_read_path(const char *path, void *d)
+{
+	return kv_load(path, disk_fields, NFIELDS(disk_fields), d,
+	    sizeof(struct state_disk));
 }
 
 int
 state_disk_read(const struct config *cfg, const char *guid,
     struct state_disk *d)
 {
-	char *path = disk_path(cfg, guid, 0);
-	int rc = path ? disk_read_path(path, d) : -1;
-
-	free(path);
-	return rc;
+	return kv_load_at(disk_path(cfg, guid, 0), disk_fields,
+	    NFIELDS(disk_fields), d, sizeof *d);
 }
 
-/* One key a line: what comes from the disk is escaped. */
+/* The guid (the file's name) was checked when the pool was found. */
 int
 state_disk_write(const struct config *cfg, const struct state_disk *d)
 {
-	char *path = disk_path(cfg, d->guid, 1), *text;
-	char pool[ESCAPED_MAX(sizeof d->pool)];
-	char msg[ESCAPED_MAX(sizeof d->message)];
-	int rc;
-
-	if (path == NULL) {
-		log_warnx("state: no record for a disk with pool guid '%s'",
-		    str_escape(msg, sizeof msg, d->guid));
-		return -1;
-	}
-	text = xasprintf("pool=%s\nguid=%s\nlast_seen=%lld\nresult=%s\n"
-	    "received=%d\nwaiting=%d\nproblems=%d\nmessage=%s\n",
-	    str_escape(pool, sizeof pool, d->pool), d->guid, d->last_seen,
-	    d->result, d->received, d->waiting, d->problems,
-	    str_escape(msg, sizeof msg, d->message));
-	rc = file_replace(path, text, strlen(text));
-	free(path);
-	free(text);
-	return rc;
+	return kv_write(disk_path(cfg, d->guid, 1), disk_fields,
+	    NFIELDS(disk_fields), d);
 }
 
 static int
@@ -328,17 +417,11 @@ state_records(const struct config *cfg, const char *dir, size_t size,
 	return k;
 }
 
-static int
-disk_read_any(const char *path, void *d)
-{
-	return disk_read_path(path, d);
-}
-
 /* Every disk record, in the order of their guids. */
 int
 state_disks(const struct config *cfg, struct state_disk **disks)
 {
-	return state_records(cfg, "disks", sizeof **disks, disk_read_any,
+	return state_records(cfg, "disks", sizeof **disks, disk_read_path,
 	    (void **)disks);
 }
 
@@ -397,26 +480,19 @@ state_stick_owner_forget(const struct config *cfg, const char *uuid)
 
 /* --- browse/GUID --- */
 
+static const struct kv_field browse_fields[] = {
+	KV(state_browse, pool, KV_ESC), KV(state_browse, snapshot, KV_ESC),
+	KV(state_browse, folder, KV_STR), KV(state_browse, time, KV_LL),
+};
+
 /* The snapshot is the disk's name: escaped.  Only a record that says
  * what it opened counts. */
 int
 state_browse_write(const struct config *cfg, const char *guid,
     const struct state_browse *b)
 {
-	char *path = guid_path(cfg, "browse", guid, 1), *text;
-	char pool[ESCAPED_MAX(sizeof b->pool)];
-	char snap[ESCAPED_MAX(sizeof b->snapshot)];
-	int rc;
-
-	if (path == NULL)
-		return -1;
-	text = xasprintf("pool=%s\nsnapshot=%s\nfolder=%s\ntime=%lld\n",
-	    str_escape(pool, sizeof pool, b->pool),
-	    str_escape(snap, sizeof snap, b->snapshot), b->folder, b->time);
-	rc = file_replace(path, text, strlen(text));
-	free(path);
-	free(text);
-	return rc;
+	return kv_write(guid_path(cfg, "browse", guid, 1), browse_fields,
+	    NFIELDS(browse_fields), b);
 }
 
 /* 0 and B filled in when a snapshot of the disk is open, else -1. */
@@ -424,19 +500,8 @@ int
 state_browse_read(const struct config *cfg, const char *guid,
     struct state_browse *b)
 {
-	char *path = guid_path(cfg, "browse", guid, 0);
-	struct state_kv kv[4];
-	int n = path ? kv_read(path, kv, 4) : 0;
-
-	free(path);
-	memset(b, 0, sizeof *b);
-	if (n == 0)
-		return -1;
-	copy(b->pool, sizeof b->pool, kv_get(kv, n, "pool"));
-	copy(b->snapshot, sizeof b->snapshot, kv_get(kv, n, "snapshot"));
-	copy(b->folder, sizeof b->folder, kv_get(kv, n, "folder"));
-	b->time = atoll(kv_get(kv, n, "time"));
-	return 0;
+	return kv_load_at(guid_path(cfg, "browse", guid, 0), browse_fields,
+	    NFIELDS(browse_fields), b, sizeof *b);
 }
 
 int
@@ -453,60 +518,33 @@ state_browse_forget(const struct config *cfg, const char *guid)
 
 /* --- drills/GUID --- */
 
+static const struct kv_field drill_fields[] = {
+	KV(state_drill, pool, KV_ESC), KV(state_drill, guid, KV_STR),
+	KV(state_drill, time, KV_LL), KV(state_drill, seconds, KV_LL),
+	KV(state_drill, result, KV_STR), KV(state_drill, datasets, KV_INT),
+	KV(state_drill, failed, KV_INT), KV(state_drill, bytes, KV_ULL),
+	KV(state_drill, scrub, KV_YESNO), KV(state_drill, message, KV_ESC),
+};
+
 int
 state_drill_write(const struct config *cfg, const struct state_drill *d)
 {
-	char *path = guid_path(cfg, "drills", d->guid, 1), *text;
-	char pool[ESCAPED_MAX(sizeof d->pool)];
-	char msg[ESCAPED_MAX(sizeof d->message)];
-	int rc;
-
-	if (path == NULL)
-		return -1;
-	text = xasprintf("pool=%s\nguid=%s\ntime=%lld\nseconds=%lld\nresult=%s\n"
-	    "datasets=%d\nfailed=%d\nbytes=%llu\nscrub=%s\nmessage=%s\n",
-	    str_escape(pool, sizeof pool, d->pool), d->guid, d->time, d->seconds,
-	    d->result, d->datasets, d->failed, d->bytes, d->scrub ? "yes" : "no",
-	    str_escape(msg, sizeof msg, d->message));
-	rc = file_replace(path, text, strlen(text));
-	free(path);
-	free(text);
-	return rc;
+	return kv_write(guid_path(cfg, "drills", d->guid, 1), drill_fields,
+	    NFIELDS(drill_fields), d);
 }
 
 static int
-drill_read_path(const char *path, struct state_drill *d)
+drill_read_path(const char *path, void *d)
 {
-	struct state_kv kv[12];
-	int n = kv_read(path, kv, 12);
-
-	memset(d, 0, sizeof *d);
-	if (n == 0)
-		return -1;
-	copy(d->pool, sizeof d->pool, kv_get(kv, n, "pool"));
-	copy(d->guid, sizeof d->guid, kv_get(kv, n, "guid"));
-	d->time = atoll(kv_get(kv, n, "time"));
-	d->seconds = atoll(kv_get(kv, n, "seconds"));
-	copy(d->result, sizeof d->result, kv_get(kv, n, "result"));
-	d->datasets = atoi(kv_get(kv, n, "datasets"));
-	d->failed = atoi(kv_get(kv, n, "failed"));
-	d->bytes = strtoull(kv_get(kv, n, "bytes"), NULL, 10);
-	d->scrub = strcmp(kv_get(kv, n, "scrub"), "yes") == 0;
-	copy(d->message, sizeof d->message, kv_get(kv, n, "message"));
-	return 0;
-}
-
-static int
-drill_read_any(const char *path, void *d)
-{
-	return drill_read_path(path, d);
+	return kv_load(path, drill_fields, NFIELDS(drill_fields), d,
+	    sizeof(struct state_drill));
 }
 
 /* Every drill record, in the order of their guids. */
 int
 state_drills(const struct config *cfg, struct state_drill **drills)
 {
-	return state_records(cfg, "drills", sizeof **drills, drill_read_any,
+	return state_records(cfg, "drills", sizeof **drills, drill_read_path,
 	    (void **)drills);
 }
 
@@ -600,20 +638,8 @@ static char *
 named_path(const struct config *cfg, const char *dir, const char *name,
     int create)
 {
-	char *top, *path;
-
-	if (name[0] == '\0' || name[0] == '.' || strlen(name) > 64 ||
-	    strspn(name, "0123456789abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-_") != strlen(name))
-		return NULL;
-	top = state_path(cfg, dir);
-	if (create && mkdir_private(top) == -1) {
-		free(top);
-		return NULL;
-	}
-	path = xasprintf("%s/%s", top, name);
-	free(top);
-	return path;
+	return record_path(cfg, dir, name, "0123456789abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-_", 64, create);
 }
 
 /* The whole record (lines "DATASET TAB SNAP TAB GUID TAB SINCE") into
@@ -651,22 +677,17 @@ state_heads_write(const struct config *cfg, const char *pool_guid,
 
 /* --- receipts/HOST --- */
 
+static const struct kv_field receipt_fields[] = {
+	KV(state_receipt, host, KV_STR), KV(state_receipt, node, KV_STR),
+	KV(state_receipt, time, KV_LL), KV(state_receipt, result, KV_STR),
+	KV(state_receipt, summary, KV_ESC),
+};
+
 int
 state_receipt_write(const struct config *cfg, const struct state_receipt *r)
 {
-	char *path = named_path(cfg, "receipts", r->host, 1), *text;
-	char summary[ESCAPED_MAX(sizeof r->summary)];
-	int rc;
-
-	if (path == NULL)
-		return -1;
-	text = xasprintf("host=%s\nnode=%s\ntime=%lld\nresult=%s\nsummary=%s\n",
-	    r->host, r->node, r->time, r->result,
-	    str_escape(summary, sizeof summary, r->summary));
-	rc = file_replace(path, text, strlen(text));
-	free(path);
-	free(text);
-	return rc;
+	return kv_write(named_path(cfg, "receipts", r->host, 1), receipt_fields,
+	    NFIELDS(receipt_fields), r);
 }
 
 /* 0 and R filled in, or -1 when no receipt was queued for HOST. */
@@ -674,18 +695,6 @@ int
 state_receipt_read(const struct config *cfg, const char *host,
     struct state_receipt *r)
 {
-	char *path = named_path(cfg, "receipts", host, 0);
-	struct state_kv kv[5];
-	int n = path ? kv_read(path, kv, 5) : 0;
-
-	free(path);
-	memset(r, 0, sizeof *r);
-	if (n == 0)
-		return -1;
-	copy(r->host, sizeof r->host, kv_get(kv, n, "host"));
-	copy(r->node, sizeof r->node, kv_get(kv, n, "node"));
-	r->time = atoll(kv_get(kv, n, "time"));
-	copy(r->result, sizeof r->result, kv_get(kv, n, "result"));
-	copy(r->summary, sizeof r->summary, kv_get(kv, n, "summary"));
-	return 0;
+	return kv_load_at(named_path(cfg, "receipts", host, 0), receipt_fields,
+	    NFIELDS(receipt_fields), r, sizeof *r);
 }

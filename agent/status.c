@@ -26,6 +26,16 @@ esc(const char *s)
 	return str_escape(b, sizeof bufs[0], s);
 }
 
+static void json_str(const char *);
+
+/* ,"KEY":"VALUE" (no comma before the first), VALUE escaped. */
+static void
+json_field(const char *key, const char *value, int first)
+{
+	printf("%s\"%s\":", first ? "" : ",", key);
+	json_str(esc(value));
+}
+
 static void
 json_str(const char *s)
 {
@@ -178,31 +188,35 @@ status_queue(const struct config *cfg, int json)
 }
 
 static void
+print_disk(const struct state_disk *d, int json, int first)
+{
+	char t[64];
+
+	if (!json) {
+		when(d->last_seen, t, sizeof t);
+		printf("  %-16s last here %s: %s, %s\n", esc(d->pool), t,
+		    esc(d->result), esc(d->message));
+		return;
+	}
+	printf("%s{", first ? "" : ",");
+	json_field("pool", d->pool, 1);
+	json_field("guid", d->guid, 0);
+	printf(",\"last_seen\":%lld", d->last_seen);
+	json_field("result", d->result, 0);
+	printf(",\"received\":%d", d->received);
+	json_field("message", d->message, 0);
+	printf("}");
+}
+
+static void
 status_disks(const struct config *cfg, int json)
 {
 	struct state_disk *d;
 	int i, n = state_disks(cfg, &d);
 
 	printf(json ? ",\"disks\":[" : "backup disks:\n");
-	for (i = 0; i < n; i++) {
-		char t[64];
-
-		if (json) {
-			printf("%s{\"pool\":", i ? "," : "");
-			json_str(esc(d[i].pool));
-			printf(",\"guid\":");
-			json_str(esc(d[i].guid));
-			printf(",\"last_seen\":%lld,\"result\":", d[i].last_seen);
-			json_str(esc(d[i].result));
-			printf(",\"received\":%d,\"message\":", d[i].received);
-			json_str(esc(d[i].message));
-			printf("}");
-			continue;
-		}
-		when(d[i].last_seen, t, sizeof t);
-		printf("  %-16s last here %s: %s, %s\n", esc(d[i].pool), t,
-		    esc(d[i].result), esc(d[i].message));
-	}
+	for (i = 0; i < n; i++)
+		print_disk(&d[i], json, i == 0);
 	if (n == 0 && !json)
 		printf("  none seen yet\n");
 	if (json)
@@ -222,13 +236,12 @@ status_drills(const struct config *cfg, int json)
 		char t[64];
 
 		if (json) {
-			printf("%s{\"pool\":", i ? "," : "");
-			json_str(esc(d[i].pool));
-			printf(",\"guid\":");
-			json_str(esc(d[i].guid));
-			printf(",\"time\":%lld,\"seconds\":%lld,\"result\":", d[i].time,
+			printf("%s{", i ? "," : "");
+			json_field("pool", d[i].pool, 1);
+			json_field("guid", d[i].guid, 0);
+			printf(",\"time\":%lld,\"seconds\":%lld", d[i].time,
 			    d[i].seconds);
-			json_str(esc(d[i].result));
+			json_field("result", d[i].result, 0);
 			printf(",\"datasets\":%d,\"failed\":%d,\"scrub\":%s,"
 			    "\"message\":", d[i].datasets, d[i].failed,
 			    d[i].scrub ? "true" : "false");
