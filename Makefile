@@ -176,7 +176,7 @@ install: all
 	install -m 644 docs/airgap-agent.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 755 scripts/airgap-queue scripts/airgap-fanout scripts/airgap-receipt scripts/airgap-reap $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(MANDIR)/man1
-	install -m 644 docs/airgap-queue.1 docs/airgap-fanout.1 docs/airgap-reap.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 docs/airgap-queue.1 docs/airgap-fanout.1 docs/airgap-reap.1 docs/airgap-receipt.1 $(DESTDIR)$(MANDIR)/man1/
 
 clean:
 	rm -f $(OBJS) agent/main.o $(BIN) $(UNIT_TESTS)

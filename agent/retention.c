@@ -654,23 +654,25 @@ retention_status(const struct config *cfg, int json)
 	char *dir = state_path(cfg, "retention"), **pools;
 	struct state_kept *k;
 	int i, j, nk, n = dir_names(dir, &pools), any = 0;
-	char from[32], to[32];
+	char from[32], to[32], pool[ESCAPED_MAX(256)];
 
 	printf(json ? ",\"retention\":[" : "retention:%s\n",
 	    any_schedule(cfg) ? "" : " no schedule (nothing is thinned)");
 	for (i = 0; i < n; i++) {
+		/* A file name made from a disk's label: escaped. */
+		str_escape(pool, sizeof pool, pools[i]);
 		nk = state_kept_read(cfg, pools[i], &k);
 		for (j = 0; j < nk; j++, any++) {
 			date_of(k[j].oldest, from, sizeof from);
 			date_of(k[j].newest, to, sizeof to);
 			if (!json) {
 				printf("  %-16s %s: %lld snapshot(s), %s to %s, %llu "
-				    "bytes\n", pools[i], k[j].dataset, k[j].kept,
+				    "bytes\n", pool, k[j].dataset, k[j].kept,
 				    from, to, k[j].bytes);
 				continue;
 			}
 			printf("%s{\"pool\":", any ? "," : "");
-			json_text(pools[i]);
+			json_text(pool);
 			printf(",\"dataset\":");
 			json_text(k[j].dataset);
 			printf(",\"kept\":%lld,\"oldest\":%lld,\"newest\":%lld,"

@@ -197,7 +197,8 @@ grep -q 'usage: airgap-agent' "$work/out" || fail "help printed no usage"
     fail "airgap-agent is not /usr/sbin/airgap-agent"
 for f in /usr/share/man/man8/airgap-agent.8.gz /usr/share/man/man5/airgap-agent.conf.5.gz \
     /usr/share/man/man1/airgap-queue.1.gz /usr/share/man/man1/airgap-fanout.1.gz \
-    /usr/share/man/man1/airgap-reap.1.gz /usr/bin/airgap-receipt /usr/bin/airgap-reap \
+    /usr/share/man/man1/airgap-reap.1.gz /usr/share/man/man1/airgap-receipt.1.gz \
+    /usr/bin/airgap-receipt /usr/bin/airgap-reap \
     /usr/bin/airgap-queue /usr/bin/airgap-fanout; do
 	[ -f "$root$f" ] || fail "$f is not installed"
 done

@@ -27,7 +27,7 @@ done
 
 # Every setting the sender scripts read, in their manual pages.
 nvars=0
-for script in airgap-queue airgap-fanout airgap-reap; do
+for script in airgap-queue airgap-fanout airgap-reap airgap-receipt; do
 	vars=$(grep -oE '[{]AIRGAP_[A-Z_]+' "$TOP/scripts/$script" | tr -d '{' | sort -u)
 	[ -n "$vars" ] || fail "could not read the settings of scripts/$script"
 	for v in $vars; do

@@ -17,7 +17,8 @@ for f in opt/aga/sbin/airgap-agent:755 opt/aga/bin/airgap-queue:755 \
     opt/aga/share/man/man8/airgap-agent.8:644 \
     opt/aga/share/man/man5/airgap-agent.conf.5:644 \
     opt/aga/share/man/man1/airgap-queue.1:644 \
-    opt/aga/share/man/man1/airgap-fanout.1:644 opt/aga/share/man/man1/airgap-reap.1:644; do
+    opt/aga/share/man/man1/airgap-fanout.1:644 opt/aga/share/man/man1/airgap-reap.1:644 \
+    opt/aga/share/man/man1/airgap-receipt.1:644; do
 	path=$dest/${f%:*}
 	[ -f "$path" ] || fail "${f%:*} not installed"
 	[ "$(stat -c %a "$path")" = "${f#*:}" ] || fail "${f%:*} has mode $(stat -c %a "$path")"

@@ -69,6 +69,15 @@ assert_eq "$expected" "$(ret_on_pool)" "snapshots kept"
 assert_eq "$(printf '%s\n' "$first" "$last" | sort)" "$(ret_held)" "held snapshots"
 kept=$(ret_on_pool | wc -l)
 [ "$kept" -lt $((N / 2)) ] || lab_fail "only $((N - kept)) of $N thinned"
+# status says what the thinning kept, per pool and dataset.
+lab_status_json
+row=$(python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = [x for x in s["retention"] if x["pool"] == sys.argv[2] and x["dataset"] == sys.argv[3]]
+print(r[0]["kept"] if len(r) == 1 else "rows: %d" % len(r))
+' "$LAB/status.json" "$BAK_POOL" "$STORE_ROOT")
+assert_eq "$kept" "$row" "snapshots kept, as status says"
 
 # The next incremental lands.  It stays queued too (kept for the
 # other pool), so its base, the old newest, stays held with the new one.

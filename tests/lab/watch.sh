@@ -79,7 +79,7 @@ lab_watch_flush() {
 
 	[ -f "$img" ] || lab_stick_image -l "FLUSH${LAB_TAG}" "$img"
 	lab_settle
-	size=$(stat -c %s "$BEEPER")
+	size=$(stat -L -c %s "$BEEPER")
 	n0=$(grep -c ": handle exited with 3$" "$LAB/logs/watch.log" || true)
 	lab_media_attach "$img"
 	dev=$LAB_DEV
