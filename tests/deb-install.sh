@@ -232,8 +232,10 @@ grep -q 'ENV{SYSTEMD_WANTS}+="airgap-agent@%k.service"' "$work/out" ||
     fail "the rule udev reads does not start airgap-agent@.service"
 
 # The LED's timer trigger is loaded at boot: systemd-modules-load reads
-# the package's file.
-expect_exit 0 "systemd-analyze cat-config modules-load.d" systemd-analyze cat-config modules-load.d
+# the package's file.  (cat-config exits 1 when another package's entry
+# is a dangling link, as /etc/modules-load.d/modules.conf is in a root
+# without /etc/modules: what counts is that it shows ours.)
+in_root systemd-analyze cat-config modules-load.d >"$work/out" 2>&1 || true
 sed -n '\|^# /usr/lib/modules-load.d/airgap-agent.conf$|,/^# \//p' "$work/out" |
     grep -qx 'ledtrig-timer' || fail "modules-load.d does not load ledtrig-timer: $(cat "$work/out")"
 
