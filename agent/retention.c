@@ -376,12 +376,23 @@ decide_dataset(const struct thin *t, const struct retention_schedule *s,
 	struct sorted *o = xcalloc(n ? n : 1, sizeof *o);
 	int64_t *times = xcalloc(n ? n : 1, sizeof *times);
 	int *keep = xcalloc(n ? n : 1, sizeof *keep);
+	int64_t prev = INT64_MIN;
 	size_t i, m = 0;
 
+	/* A received snapshot's creation time is what the sender wrote into
+	 * its stream.  Believed only as far as it agrees with the order in
+	 * which the snapshots were made (zfs lists them by their txg) and
+	 * with this box's clock: backdated or future times cannot crowd the
+	 * buckets and push the genuine history out. */
 	for (i = 0; i < n; i++) {
+		int64_t c = v[i].creation;
+
+		c = c < prev ? prev : c;
+		c = c > t->now ? t->now : c;
+		prev = c;
 		rule[i] = RETENTION_DROP;
 		if (prot[i] != PROTECT_FOREIGN) {
-			o[m].t = v[i].creation;
+			o[m].t = c;
 			o[m++].i = i;
 		}
 	}
@@ -617,7 +628,9 @@ retention_if_low(const struct config *cfg, const char *pool,
 	struct retention_summary sum;
 	char from[32], to[32];
 
-	if (zfs_available(cfg, pool, &avail) == -1 || avail >= min)
+	/* Without a schedule nothing is thinned: no question to ask zfs. */
+	if (!any_schedule(cfg) ||
+	    zfs_available(cfg, pool, &avail) == -1 || avail >= min)
 		return;
 	log_info("retention: %s has %" PRIu64 " MiB free, below min_free_mb "
 	    "(%d): thinning before the ingest", pool, avail / 1024 / 1024,

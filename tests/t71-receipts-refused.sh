@@ -69,6 +69,20 @@ AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" >"$LAB/logs/reap-none.txt" 2>&1 || rc=$?
 assert_eq 1 "$rc" "exit status of airgap-reap without receipts"
 assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the refused receipts"
 
+# Receipts planted in the folder (it belongs to the NNCP user) without
+# a signature that verifies are not read: there is no receipt to go by.
+mkdir -p "$RECEIPTS"
+cp "$LAB/unsigned.txt" "$RECEIPTS/$poolA.receipt"
+cp "$LAB/unsigned.txt" "$RECEIPTS/$poolC.receipt"
+cp "$LAB/tampered.asc" "$RECEIPTS/$poolA.asc"
+rc=0
+AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" >"$LAB/logs/reap-planted.txt" 2>&1 || rc=$?
+assert_eq 1 "$rc" "exit status of airgap-reap with planted receipts ($(cat "$LAB/logs/reap-planted.txt"))"
+grep -q "does not verify" "$LAB/logs/reap-planted.txt" ||
+    lab_fail "airgap-reap does not say the planted receipt does not verify: $(cat "$LAB/logs/reap-planted.txt")"
+assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the planted receipts"
+rm -f "$RECEIPTS/$poolA.receipt" "$RECEIPTS/$poolC.receipt" "$RECEIPTS/$poolA.asc"
+
 # The genuine one is taken; C, never seen, blocks the reap.
 receipt genuine.asc
 assert_eq 0 "$RC" "exit status of airgap-receipt for the genuine receipt ($(cat "$LAB/logs/receipt-genuine.asc.log"))"
