@@ -92,11 +92,15 @@ fuzz-run: $(FUZZERS:%=build/fuzz/fuzz_%)
 fuzz:
 	$(MAKE) fuzz-run FUZZ_SECONDS=600
 
-# The whole suite against the sanitizer build.
+# The suite against the sanitizer build: every scenario, or those whose
+# names contain one of ASAN_TESTS (.ci/run picks the unit programs and the
+# scenarios that drive the most C: ingest, handle, restore, retention,
+# receipts, chunks).
+ASAN_TESTS =
 check-asan: deps
 	$(MAKE) all build/asan/airgap-agent $(UNIT_TESTS:tests/unit/%=build/asan/unit/%)
 	AIRGAP_AGENT=$(CURDIR)/build/asan/airgap-agent UNIT_DIR=$(CURDIR)/build/asan/unit \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run $(ASAN_TESTS)
 
 # The unit programs under valgrind memcheck: any error fails.
 check-valgrind: deps

@@ -134,6 +134,8 @@ chunk_parse_meta(const unsigned char *b, size_t n, struct chunk_meta *m,
 	    (uint32_t)b[26] << 8 | b[27];
 	if (m->chunk_size == 0 || m->size == 0)
 		return *why = "meta says the file or its chunks are empty", -1;
+	if (m->size > INT64_MAX || m->chunk_size > INT64_MAX)
+		return *why = "meta says the file is larger than any file", -1;
 	if (count == 0 || count >= CHUNK_COUNT_MAX)
 		return *why = "meta lists no chunks or too many", -1;
 	want = m->size / m->chunk_size + (m->size % m->chunk_size != 0);

@@ -705,11 +705,22 @@ stick_close(const char *mnt)
 }
 
 /* DIR/NAME written whole or not at all: a partial file is removed. */
+/* A new file NAME in DIR on the stick.  Whatever the stick had there
+ * (a FIFO would block the open for ever, a link lead elsewhere) is
+ * removed first, and the file is made anew. */
+static int
+stick_create(int dir, const char *name)
+{
+	if (unlinkat(dir, name, 0) == -1 && errno != ENOENT)
+		return -1;
+	return openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+}
+
 static int
 stick_put(int dir, const char *name, const void *data, size_t len)
 {
-	int fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	int fd = stick_create(dir, name);
 
 	if (fd == -1 || write_all(fd, data, len) == -1 || fsync(fd) == -1) {
 		log_warn("restore: write %s on the stick", name);
@@ -752,8 +763,7 @@ stick_write(const struct config *cfg, const char *mnt, const char *spec,
 	    (dir = openat(top, STICK_FOLDER, O_DIRECTORY | O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC)) == -1)
 		log_warn("restore: the folder %s on the stick", STICK_FOLDER);
-	else if ((fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1)
+	else if ((fd = stick_create(dir, tmp)) == -1)
 		log_warn("restore: create %s on the stick", tmp);
 	else if (restore_read_stream(cfg, sn->name, raw, fd, &bytes, h) == 0 &&
 	    fsync(fd) == 0 && close(fd) == 0 && (fd = -1) == -1 &&

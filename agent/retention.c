@@ -270,10 +270,24 @@ file_base(const struct config *cfg, const struct queue_file *f, uint64_t *base)
 	if (f->reject != NULL || (job.host = config_host(cfg, f->host)) == NULL)
 		return 0; /* it is quarantined, never received */
 	job.authenticated = f->authenticated && config_host_unsigned_ok(job.host);
-	if ((job.fd = queue_open(f)) == -1)
-		return errno == ENOENT ? 0 : -1;
-	pipeline_run(&job, &r);
-	close(job.fd);
+	if (f->chunks > 0) {
+		/* A chunked set: its head comes through nncp-reass. */
+		char why[256];
+		struct child *reass = chunk_open(cfg, f, &job.fd, why,
+		    sizeof why);
+
+		if (reass == NULL) {
+			log_warnx("retention: %s: %s", f->path, why);
+			return -1;
+		}
+		pipeline_run(&job, &r);
+		chunk_close(cfg, reass, 0, why, sizeof why);
+	} else {
+		if ((job.fd = queue_open(f)) == -1)
+			return errno == ENOENT ? 0 : -1;
+		pipeline_run(&job, &r);
+		close(job.fd);
+	}
 	if (r.outcome == PIPE_DECLINED || r.outcome == PIPE_REJECTED)
 		return 0;
 	log_warnx("retention: %s: cannot read its head: %s", f->path, r.reason);
