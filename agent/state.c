@@ -402,7 +402,8 @@ state_records(const struct config *cfg, const char *dir, size_t size,
 	char *d = state_path(cfg, dir), **names;
 	int i, n = dir_names(d, &names), k = 0;
 
-	qsort(names, (size_t)n, sizeof *names, name_cmp);
+	if (n > 0)
+		qsort(names, (size_t)n, sizeof *names, name_cmp);
 	*out = xcalloc((size_t)n + 1, size);
 	for (i = 0; i < n; i++) {
 		char *path = xasprintf("%s/%s", d, names[i]);
