@@ -13,21 +13,23 @@
  * tab, every field escaped (str_escape) so that no name can forge a
  * field or a line:
  *
- *   airgap-receipt 1
+ *   airgap-receipt 2
  *   host      HOST
  *   made      SECONDS
  *   rotation  POOL...            (none: "rotation" alone)
  *   disk      POOL POOLGUID LAST_SEEN
- *   head      POOL DATASET SNAPSHOT GUID SINCE
+ *   head      POOLGUID DATASET SNAPSHOT GUID SINCE
  *   waiting   NAME DATASET QUEUED ARRIVED REASON
  *   quarantined NAME SINCE REASON
  *   end
  *
  * DATASET is the laptop's own dataset name (the queue name's, after
- * HOST); SECONDS are Unix times.  It is clear-signed with backupsvr's
- * key through gpgme and queued with nncp-exec to the host's node
- * (handle RECEIPT_HANDLE) before "nncp-xfer -tx", so the stick that
- * brought the files takes it back.
+ * HOST); SECONDS are Unix times.  A disk is its pool's guid (a disk made
+ * anew under an old name is another disk); its disk line gives its
+ * name.  It is clear-signed with backupsvr's key through gpgme and
+ * queued with nncp-exec to the host's node (handle RECEIPT_HANDLE)
+ * before "nncp-xfer -tx", so the stick that brought the files takes it
+ * back.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -163,8 +165,7 @@ receipt_heads(const struct config *cfg, const struct state_disk *d,
 		    guid, &since) != 4 || strncmp(ds, host, hl) != 0 ||
 		    ds[hl] != '/')
 			continue;
-		buf_printf(b, "head");
-		field(b, d->pool);
+		buf_printf(b, "head\t%s", d->guid);
 		field(b, ds + hl + 1);
 		field(b, snap);
 		buf_printf(b, "\t%s\t%lld\n", guid, since);
@@ -262,7 +263,7 @@ receipt_text(const struct config *cfg, const char *host, struct buf *b)
 	int i, n = state_disks(cfg, &disks);
 	size_t k;
 
-	buf_printf(b, "airgap-receipt 1\nhost");
+	buf_printf(b, "airgap-receipt 2\nhost");
 	field(b, host);
 	buf_printf(b, "\nmade\t%lld\nrotation", (long long)time(NULL));
 	for (k = 0; cfg->rotation != NULL && cfg->rotation[k] != NULL; k++)

@@ -38,7 +38,7 @@ trip() {
 	assert_exit 0
 	grep -q "receipts queued for 1 host" "$AGENT_LOG" ||
 	    lab_fail "day $1: no receipt queued: $(grep receipt "$AGENT_LOG")"
-	[ -f "$RECEIPTS/${ROT_POOL[$2]}.receipt" ] ||
+	[ -f "$RECEIPTS/${ROT_GUID[$2]}.receipt" ] ||
 	    lab_fail "day $1: the laptop kept no receipt for disk $2 ($(ls "$RECEIPTS" 2>&1))"
 }
 
@@ -63,11 +63,11 @@ for x in A B; do
 	want=$([ "$x" = A ] && echo "${own[6]}" || echo "${own[4]}")
 	assert_eq "$want" "$(rot_snaps "$x" | awk '{ print $NF }')" "newest snapshot on disk $x"
 	guid=$(lab_guid "$LAP_FS@$want")
-	grep -qP "^head\t${ROT_POOL[$x]}\t$LAP_FS\t$want\t$guid\t[0-9]+\$" "$RECEIPTS/${ROT_POOL[$x]}.receipt" ||
-	    lab_fail "the receipt for $x does not name $want ($guid): $(cat "$RECEIPTS/${ROT_POOL[$x]}.receipt")"
+	grep -qP "^head\t${ROT_GUID[$x]}\t$LAP_FS\t$want\t$guid\t[0-9]+\$" "$RECEIPTS/${ROT_GUID[$x]}.receipt" ||
+	    lab_fail "the receipt for $x does not name $want ($guid): $(cat "$RECEIPTS/${ROT_GUID[$x]}.receipt")"
 	rot_export "$x"
 done
-head -n 1 "$RECEIPTS/$poolA.asc" | grep -qx -- '-----BEGIN PGP SIGNED MESSAGE-----' ||
+head -n 1 "$RECEIPTS/${ROT_GUID[A]}.asc" | grep -qx -- '-----BEGIN PGP SIGNED MESSAGE-----' ||
     lab_fail "the kept receipt is not clear-signed"
 "$AGENT" -c "$CONF" status >"$LAB/logs/status.txt" 2>&1
 grep -qE "^  laptop: queued [0-9-]+ [0-9:]+ UTC: 2 head\(s\), 2 waiting, 0 quarantined$" "$LAB/logs/status.txt" ||

@@ -11,6 +11,11 @@
 # destroys nothing (exit 1).  The genuine receipt is taken, and
 # airgap-reap refuses because C, a rotation disk, has never been seen
 # (exit 2, "blocked"): nothing is destroyed.
+#
+# Two disks under one name (a disk made anew under an old disk's pool
+# name), in receipts signed by backupsvr's key: the old one, last seen 40
+# days ago, blocks reaping; seen again with day 1 as its newest, it keeps
+# day 1; listed in AIRGAP_REAP_RETIRED, it counts no more and day 1 goes.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -33,7 +38,8 @@ rcpt_snap 1
 rcpt_snap 2
 rcpt_trip 2 A
 assert_exit 0
-genuine=$RECEIPTS/$poolA.asc
+guidA=${ROT_GUID[A]}
+genuine=$RECEIPTS/$guidA.asc
 [ -f "$genuine" ] || lab_fail "the laptop kept no receipt for A: $(ls "$RECEIPTS" 2>&1)"
 grep -qP "^rotation\t$poolA\t$poolC\$" "$genuine" ||
     lab_fail "the receipt does not name the rotation: $(cat "$genuine")"
@@ -53,7 +59,7 @@ receipt() {
 
 sed "s/^rotation\t.*/rotation\t$poolA/" "$LAB/genuine.asc" >"$LAB/tampered.asc"
 cmp -s "$LAB/genuine.asc" "$LAB/tampered.asc" && lab_die "could not tamper with the receipt"
-sed -n '/^airgap-receipt 1$/,/^end$/p' "$LAB/tampered.asc" >"$LAB/unsigned.txt"
+sed -n '/^airgap-receipt 2$/,/^end$/p' "$LAB/tampered.asc" >"$LAB/unsigned.txt"
 gpg --homedir "$G_OTH" --batch --clearsign -o "$LAB/other.asc" "$LAB/unsigned.txt" ||
     lab_die "cannot sign with the other key"
 for f in tampered.asc unsigned.txt other.asc; do
@@ -72,26 +78,71 @@ assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the refused receipts"
 # Receipts planted in the folder (it belongs to the NNCP user) without
 # a signature that verifies are not read: there is no receipt to go by.
 mkdir -p "$RECEIPTS"
-cp "$LAB/unsigned.txt" "$RECEIPTS/$poolA.receipt"
-cp "$LAB/unsigned.txt" "$RECEIPTS/$poolC.receipt"
-cp "$LAB/tampered.asc" "$RECEIPTS/$poolA.asc"
+cp "$LAB/unsigned.txt" "$RECEIPTS/$guidA.receipt"
+cp "$LAB/unsigned.txt" "$RECEIPTS/${ROT_GUID[C]}.receipt"
+cp "$LAB/tampered.asc" "$RECEIPTS/$guidA.asc"
 rc=0
 AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" >"$LAB/logs/reap-planted.txt" 2>&1 || rc=$?
 assert_eq 1 "$rc" "exit status of airgap-reap with planted receipts ($(cat "$LAB/logs/reap-planted.txt"))"
 grep -q "does not verify" "$LAB/logs/reap-planted.txt" ||
     lab_fail "airgap-reap does not say the planted receipt does not verify: $(cat "$LAB/logs/reap-planted.txt")"
 assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the planted receipts"
-rm -f "$RECEIPTS/$poolA.receipt" "$RECEIPTS/$poolC.receipt" "$RECEIPTS/$poolA.asc"
+rm -f "$RECEIPTS/$guidA.receipt" "$RECEIPTS/${ROT_GUID[C]}.receipt" "$RECEIPTS/$guidA.asc"
 
 # The genuine one is taken; C, never seen, blocks the reap.
 receipt genuine.asc
 assert_eq 0 "$RC" "exit status of airgap-receipt for the genuine receipt ($(cat "$LAB/logs/receipt-genuine.asc.log"))"
-[ -f "$RECEIPTS/$poolA.receipt" ] || lab_fail "the genuine receipt was not kept"
+[ -f "$RECEIPTS/$guidA.receipt" ] || lab_fail "the genuine receipt was not kept"
 rc=0
 AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" >"$LAB/logs/reap-blocked.txt" 2>&1 || rc=$?
 assert_eq 2 "$rc" "exit status of airgap-reap with disk C away"
-grep -q "disk $poolC: no receipt: reaping is blocked" "$LAB/logs/reap-blocked.txt" ||
+grep -q "disk $poolC: never seen by the backup server: reaping is blocked" "$LAB/logs/reap-blocked.txt" ||
     lab_fail "airgap-reap does not say that C blocks it: $(cat "$LAB/logs/reap-blocked.txt")"
 assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the blocked reap"
+
+# twin FILE SEEN SNAP: the genuine text with rotation A alone, made a
+# second later, and a second disk named A (guid $old) last seen at SEEN
+# holding SNAP as its newest, clear-signed with backupsvr's key.
+old=1234567890123456789
+read -r -a snaps <<<"$own"
+twin() {
+	local made head
+	made=$(awk -F'\t' '$1 == "made" { print $2 + 1 }' "$LAB/unsigned.txt")
+	head=$(printf 'head\t%s\t%s\t%s\t%s\t%s' "$old" "$LAP_FS" "$3" "$(lab_guid "$LAP_FS@$3")" "$2")
+	awk -F'\t' -v m="$made" -v o="$old" -v p="$poolA" -v s="$2" -v h="$head" '
+	    $1 == "made" { print "made\t" m; next }
+	    $1 == "disk" { print; print "disk\t" p "\t" o "\t" s; next }
+	    $1 == "end" { print h }
+	    { print }' "$LAB/unsigned.txt" >"$LAB/$1.txt"
+	gpg --homedir "$G_BSVR" --batch --clearsign -o "$LAB/$1" "$LAB/$1.txt" ||
+	    lab_die "cannot sign $1 with backupsvr's key"
+	receipt "$1"
+	assert_eq 0 "$RC" "exit status of airgap-receipt for $1 ($(cat "$LAB/logs/receipt-$1.log"))"
+	[ -f "$RECEIPTS/$old.receipt" ] || lab_fail "$1 was not kept for the second disk named A"
+}
+# reap LOG RC [ARGS]: airgap-reap, its output in LOG, exit status RC expected.
+reap() {
+	local rc=0 log=$LAB/logs/$1
+	shift
+	AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" "${@:2}" >"$log" 2>&1 || rc=$?
+	assert_eq "$1" "$rc" "exit status of airgap-reap ${*:2} ($(cat "$log"))"
+}
+twin twin-old.asc $(($(date +%s) - 40 * 86400)) "${snaps[1]}"
+reap reap-twin-old.txt 2
+grep -q "disk $poolA ($old): last seen by the backup server 40 day(s) ago" "$LAB/logs/reap-twin-old.txt" ||
+    lab_fail "airgap-reap does not say the old disk named A blocks it: $(cat "$LAB/logs/reap-twin-old.txt")"
+grep -q "disk $poolA: 2 disks have that name" "$LAB/logs/reap-twin-old.txt" ||
+    lab_fail "airgap-reap does not say two disks are named A: $(cat "$LAB/logs/reap-twin-old.txt")"
+assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the reap the old disk blocked"
+
+twin twin-new.asc "$(date +%s)" "${snaps[0]}"
+reap reap-twin-new.txt 0 --dry-run
+grep -qx "keep $LAP_FS@${snaps[0]}: newest on $poolA" "$LAB/logs/reap-twin-new.txt" ||
+    lab_fail "airgap-reap does not keep day 1, the second A's newest: $(cat "$LAB/logs/reap-twin-new.txt")"
+grep -q '^would destroy' "$LAB/logs/reap-twin-new.txt" &&
+    lab_fail "airgap-reap would destroy what the second A needs: $(cat "$LAB/logs/reap-twin-new.txt")"
+
+AIRGAP_REAP_RETIRED=$old reap reap-retired.txt 0
+assert_eq "${snaps[1]}" "$(rcpt_own_snaps)" "snapshots after the reap with the second A retired"
 
 lab_pass

@@ -39,8 +39,8 @@ waiting=$(find "$INCOMING/laptop" -name 'bakfsfmt2-*' | wc -l)
 assert_eq 1 "$waiting" "files waiting on backupsvr after day 3"
 touch -d '8 days ago' "$INCOMING"/laptop/bakfsfmt2-*
 rcpt_day 4 A B
-grep -qP "^waiting\t[^\t]*\t$LAP_FS\t" "$RECEIPTS/${ROT_POOL[A]}.receipt" ||
-    lab_fail "the receipt does not say what waits: $(cat "$RECEIPTS/${ROT_POOL[A]}.receipt")"
+grep -qP "^waiting\t[^\t]*\t$LAP_FS\t" "$RECEIPTS/${ROT_GUID[A]}.receipt" ||
+    lab_fail "the receipt does not say what waits: $(cat "$RECEIPTS/${ROT_GUID[A]}.receipt")"
 assert_eq 2 "$(find "$INCOMING/laptop" -name 'bakfsfmt2-*' | wc -l)" \
     "files waiting on backupsvr after day 4"
 
