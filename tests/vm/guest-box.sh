@@ -280,6 +280,9 @@ box_queue() {
 	    -s -u "$BOX_LAP_FPR" >"$BOX_SENT/$BOX_QN"
 	printf '%s %s\n' "$BOX_QN" "$snap" >>"$BOX_LAP/queued"
 	box_nncp_lap file -nice B - "backupsvr:$BOX_QN" <"$BOX_SENT/$BOX_QN"
+	# The copies the checks compare with must outlive a power cut, as
+	# what NNCP wrote (it fsyncs) does.
+	sync
 }
 
 # box_snap_of NAME: the snapshot a queue file carries.

@@ -40,12 +40,16 @@ guest_log() {
 	printf 'guest: %s\n' "$*"
 }
 
+# On stderr: a check run inside $(...) must not have its verdict taken
+# for the value.
 guest_fail() {
-	printf 'guest: FAILED: %s\n' "$*"
-	if [ -s "$GUEST_UDEV_LOG" ]; then
-		printf -- '--- udev block events so far (ACTION DEVNAME ID_FS_TYPE ID_FS_LABEL):\n'
-		guest_udev_summary
-	fi
+	{
+		printf 'guest: FAILED: %s\n' "$*"
+		if [ -s "$GUEST_UDEV_LOG" ]; then
+			printf -- '--- udev block events so far (ACTION DEVNAME ID_FS_TYPE ID_FS_LABEL):\n'
+			guest_udev_summary
+		fi
+	} >&2
 	exit 1
 }
 

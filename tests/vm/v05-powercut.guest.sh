@@ -40,6 +40,7 @@ forge() {
 	cmp -s "$src" "$BOX_SENT/$name" && guest_fail "the forged file equals its source"
 	install -o nncp -g nncp -m 600 "$BOX_SENT/$name" "$BOX_INCOMING/laptop/$name"
 	printf '%s\n' "$name" >>"$FORGED"
+	sync # as nncp-toss would have: what it tossed outlives a power cut
 }
 
 # spin_until SECONDS WHAT EXPRESSION...: until the test EXPRESSION
