@@ -198,31 +198,6 @@ lf_mounts_outside() {
 	    LF_ESCAPED="mounted outside the altroot $ALT: $(tr '\n' ';' <<<"$outside")"
 }
 
-# lf_stick [-s MIB] [-o UID] IMG: like lab_nncp_stick (the spooler writes
-# its packets for backupsvr onto an ext4 stick image, labelled
-# $STICK_LABEL, whose NNCP folder then belongs to UID), with a size.
-# Sets STICK_IMG and STICK_PACKETS.
-lf_stick() {
-	local OPTIND opt size=32 owner=$NNCP_FOREIGN_UID img mnt
-
-	while getopts 's:o:' opt; do
-		case $opt in
-		s) size=$OPTARG ;;
-		o) owner=$OPTARG ;;
-		*) lab_die "lf_stick: bad option" ;;
-		esac
-	done
-	shift $((OPTIND - 1))
-	img=$1
-	truncate -s "${size}M" "$img"
-	mkfs.ext4 -q -L "$STICK_LABEL" "$img" || lab_die "mkfs.ext4 $img failed"
-	mnt=$(lf_mount_image "$img")
-	lab_nncp_fill "$mnt" "$owner"
-	lf_umount_image "$mnt"
-	# shellcheck disable=SC2034 # for the scenario scripts
-	STICK_IMG=$img
-}
-
 # lf_mount_image IMG: attach IMG and mount it read-write on a fresh
 # folder below $LAB (printed); lf_umount_image MNT undoes both.
 lf_mount_image() {

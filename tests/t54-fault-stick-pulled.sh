@@ -44,7 +44,7 @@ for i in $(seq 1 8); do
 	FILES+=("pad-$i.bin")
 done
 lab_nncp_relay
-lf_stick -s 64 "$LAB/stick.img"
+lab_nncp_stick -s 64 "$LAB/stick.img"
 assert_eq 10 "$STICK_PACKETS" "inbound packets on the stick"
 IN_DIR=nncp/$BSVR_ID/$SPOOLER_ID
 OUT_DIR=nncp/$SPOOLER_ID/$BSVR_ID

@@ -36,7 +36,7 @@ lab_snap s1
 lab_nncp_queue s1
 n1=$QN
 lab_nncp_relay
-lf_stick "$LAB/good.img"
+lab_nncp_stick "$LAB/good.img"
 IN_DIR=nncp/$BSVR_ID/$SPOOLER_ID
 OUT_DIR=nncp/$SPOOLER_ID/$BSVR_ID
 INBOUND=$(lf_stick_packets "$LAB/good.img" "$IN_DIR")
