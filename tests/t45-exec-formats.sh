@@ -32,17 +32,7 @@ rot_setup
 sed -i 's/require_signature = true;/require_signature = false;/' "$CONF"
 rot_nncp_handler
 rot_conf_node laptop "$LAP_ID"
-lab_write a.txt one
-lab_write_random bin/r1 256
-lab_snap s1
-lab_write a.txt two
-lab_write_random bin/r2 64
-lab_snap s2
-lab_write a.txt three
-lab_remove bin/r1
-lab_snap s3
-lab_write a.txt four
-lab_snap s4
+lab_history 4
 
 mkdir -p "$LAB/streams"
 st=$LAB/streams
