@@ -445,6 +445,25 @@ lf_snaps() {
 	awk -F'\t' 'index($1, "@") { print $1 " " $2 }' <<<"$out"
 }
 
+# lf_outbound N BYTES: backupsvr queues N files of BYTES random bytes for
+# the spooler (spooler:out-1.bin ...), to go out on the next stick; there
+# must be N outbound packets then.  Sets TX (backupsvr's outbound spool
+# for the spooler) and OUTSIZE (each outbound packet's size, by name).
+lf_outbound() {
+	local i f
+
+	TX=$NNCP_BSVR_DIR/spool/$SPOOLER_ID/tx
+	for i in $(seq 1 "$1"); do
+		head -c "$2" /dev/urandom | lab_nncp backupsvr file -noprogress - "spooler:out-$i.bin" \
+		    2>>"$LAB/logs/nncp.log" || lab_die "nncp-file out-$i.bin on backupsvr failed"
+	done
+	declare -gA OUTSIZE=()
+	for f in "$TX"/*; do
+		[ -f "$f" ] && OUTSIZE[$(basename "$f")]=$(stat -c %s "$f")
+	done
+	assert_eq "$1" "${#OUTSIZE[@]}" "outbound packets in backupsvr's spool"
+}
+
 # lf_stick_packets IMG DIR: packet files (not nncpxfer temp files) in DIR
 # of the stick image IMG ("" when DIR does not exist), one name a line.
 lf_stick_packets() {
