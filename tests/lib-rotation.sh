@@ -142,6 +142,18 @@ rot_disk() {
 	ROT_IMG[$x]=$DISK_IMG
 }
 
+# rot_two_disks: the usual rotation of two disks: backup disks A and B
+# made (the lab pointing at B) and set as ingest.rotation; sets poolA and
+# poolB to their pools.
+# shellcheck disable=SC2034 # for the scenario scripts
+rot_two_disks() {
+	rot_disk A
+	rot_disk B
+	rot_conf_rotation A B
+	poolA=${ROT_POOL[A]}
+	poolB=${ROT_POOL[B]}
+}
+
 # rot_use X: BAK_POOL, STORE_ROOT, DISK_DEV, DISK_GUID, DISK_IMG of disk X.
 rot_use() {
 	[ -n "${ROT_POOL[$1]:-}" ] || lab_die "rot_use: no disk $1"

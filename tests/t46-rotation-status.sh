@@ -27,11 +27,7 @@
 rot_setup
 rot_laptop_snaps 2
 
-rot_disk A
-rot_disk B
-rot_conf_rotation A B
-poolA=${ROT_POOL[A]}
-poolB=${ROT_POOL[B]}
+rot_two_disks
 guidA=${ROT_GUID[A]}
 
 t1=1790000000
