@@ -191,7 +191,7 @@ assert_eq "trigger=timer delay_on=100 delay_off=4900" \
     "$(lab_led | sed 's/ brightness=[0-9]*//')" "the LED after pulling $poolA"
 grep -q "^message=.*$poolB" "$STATE/indicator" ||
     lab_fail "the overdue light does not name $poolB: $(tr '\n' ' ' <"$STATE/indicator")"
-rot_watch_stop
+lab_watch_term
 
 lab_status_json
 assert_rotation_json "$poolA" 0 0 - false "$t9" "$(date +%s)"
