@@ -173,11 +173,13 @@ zfs_dataset_get(const struct config *cfg, const char *ds, struct zfs_dataset *d)
 {
 	static const char *const fixed[] = { "get", "-H", "-p", "-o",
 		"name,value", "guid", "-r", NULL };
-	struct guid_lines g = { ds, d };
+	struct guid_lines g;
 	char pool[256];
 	int rc;
 
 	memset(d, 0, sizeof *d);
+	g.ds = ds;
+	g.d = d;
 	rc = zfs_lines(cfg, fixed, ds, parse_guid_line, &g);
 	if (rc == 1 && pool_of(ds, pool, sizeof pool) == 0 &&
 	    zfs_pool_exists(cfg, pool))
