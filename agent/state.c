@@ -113,7 +113,8 @@ struct kv_field {
 	size_t size;
 };
 #define KV(s, m, t) { #m, t, offsetof(struct s, m), sizeof(((struct s *)0)->m) }
-#define NFIELDS(f) (sizeof (f) / sizeof (f)[0])
+/* Ends a record's table of fields. */
+#define KV_END { NULL, KV_STR, 0, 0 }
 
 static void
 kv_put(struct buf *b, const struct kv_field *f, const char *p)
@@ -147,10 +148,9 @@ kv_put(struct buf *b, const struct kv_field *f, const char *p)
 
 /* Replaces PATH (NULL: no record, -1) with the fields of REC. */
 static int
-kv_write(char *path, const struct kv_field *f, size_t n, const void *rec)
+kv_write(char *path, const struct kv_field *f, const void *rec)
 {
 	struct buf b = { 0 };
-	size_t i;
 	int rc;
 
 	if (path == NULL) {
@@ -158,8 +158,8 @@ kv_write(char *path, const struct kv_field *f, size_t n, const void *rec)
 		    "name", f[0].key);
 		return -1;
 	}
-	for (i = 0; i < n; i++)
-		kv_put(&b, &f[i], (const char *)rec + f[i].off);
+	for (; f->key != NULL; f++)
+		kv_put(&b, f, (const char *)rec + f->off);
 	rc = file_replace(path, b.data ? b.data : "", b.len);
 	buf_free(&b);
 	free(path);
@@ -192,27 +192,24 @@ kv_take(const struct kv_field *f, char *p, const char *v)
 /* REC (SIZE bytes, zeroed first) from PATH: 0, or -1 when there is no
  * record there. */
 static int
-kv_load(const char *path, const struct kv_field *f, size_t n, void *rec,
-    size_t size)
+kv_load(const char *path, const struct kv_field *f, void *rec, size_t size)
 {
 	struct state_kv kv[16];
 	int k = path ? kv_read(path, kv, 16) : 0;
-	size_t i;
 
 	memset(rec, 0, size);
 	if (k == 0)
 		return -1;
-	for (i = 0; i < n; i++)
-		kv_take(&f[i], (char *)rec + f[i].off, kv_get(kv, k, f[i].key));
+	for (; f->key != NULL; f++)
+		kv_take(f, (char *)rec + f->off, kv_get(kv, k, f->key));
 	return 0;
 }
 
 /* kv_load from PATH, which it frees. */
 static int
-kv_load_at(char *path, const struct kv_field *f, size_t n, void *rec,
-    size_t size)
+kv_load_at(char *path, const struct kv_field *f, void *rec, size_t size)
 {
-	int rc = kv_load(path, f, n, rec, size);
+	int rc = kv_load(path, f, rec, size);
 
 	free(path);
 	return rc;
@@ -223,6 +220,7 @@ kv_load_at(char *path, const struct kv_field *f, size_t n, void *rec,
 static const struct kv_field light_fields[] = {
 	KV(state_light, state, KV_STR), KV(state_light, time, KV_LL),
 	KV(state_light, message, KV_STR), /* the caller escaped it */
+	KV_END,
 };
 
 int
@@ -235,16 +233,15 @@ state_light_write(const struct config *cfg, const char *state,
 	copy(l.state, sizeof l.state, state);
 	l.time = (long long)time(NULL);
 	copy(l.message, sizeof l.message, message ? message : "");
-	return kv_write(state_path(cfg, "indicator"), light_fields,
-	    NFIELDS(light_fields), &l);
+	return kv_write(state_path(cfg, "indicator"), light_fields, &l);
 }
 
 /* 0 and L filled in, or -1 when no light was ever recorded. */
 int
 state_light_read(const struct config *cfg, struct state_light *l)
 {
-	return kv_load_at(state_path(cfg, "indicator"), light_fields,
-	    NFIELDS(light_fields), l, sizeof *l);
+	return kv_load_at(state_path(cfg, "indicator"), light_fields, l,
+	    sizeof *l);
 }
 
 /* --- runs.log --- */
@@ -361,29 +358,21 @@ static const struct kv_field disk_fields[] = {
 	KV(state_disk, last_seen, KV_LL), KV(state_disk, result, KV_STR),
 	KV(state_disk, received, KV_INT), KV(state_disk, waiting, KV_INT),
 	KV(state_disk, problems, KV_INT), KV(state_disk, message, KV_ESC),
+	KV_END,
 };
-
-static int
-disk_read_path(const char *path, void *d)
-{
-	return kv_load(path, disk_fields, NFIELDS(disk_fields), d,
-	    sizeof(struct state_disk));
-}
 
 int
 state_disk_read(const struct config *cfg, const char *guid,
     struct state_disk *d)
 {
-	return kv_load_at(disk_path(cfg, guid, 0), disk_fields,
-	    NFIELDS(disk_fields), d, sizeof *d);
+	return kv_load_at(disk_path(cfg, guid, 0), disk_fields, d, sizeof *d);
 }
 
 /* The guid (the file's name) was checked when the pool was found. */
 int
 state_disk_write(const struct config *cfg, const struct state_disk *d)
 {
-	return kv_write(disk_path(cfg, d->guid, 1), disk_fields,
-	    NFIELDS(disk_fields), d);
+	return kv_write(disk_path(cfg, d->guid, 1), disk_fields, d);
 }
 
 static int
@@ -392,23 +381,25 @@ name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every record in STATE/DIR read by READ into an array of elements of
- * SIZE bytes, in the order of their names; returns how many (*OUT to
- * be freed). */
+/* Every record in STATE/DIR with the fields F, read into an array of
+ * elements of SIZE bytes, in the order of their names; a record that
+ * cannot be read is passed over.  OUT is the address of the array's
+ * pointer (the array to be freed).  Returns how many. */
 static int
-state_records(const struct config *cfg, const char *dir, size_t size,
-    int (*read)(const char *, void *), void **out)
+state_records(const struct config *cfg, const char *dir,
+    const struct kv_field *f, size_t size, void *out)
 {
 	char *d = state_path(cfg, dir), **names;
 	int i, n = dir_names(d, &names), k = 0;
+	void **arr = out;
 
 	if (n > 0)
 		qsort(names, (size_t)n, sizeof *names, name_cmp);
-	*out = xcalloc((size_t)n + 1, size);
+	*arr = xcalloc((size_t)n + 1, size);
 	for (i = 0; i < n; i++) {
 		char *path = xasprintf("%s/%s", d, names[i]);
 
-		if (read(path, (char *)*out + (size_t)k * size) == 0)
+		if (kv_load(path, f, (char *)*arr + (size_t)k * size, size) == 0)
 			k++;
 		free(path);
 		free(names[i]);
@@ -422,8 +413,7 @@ state_records(const struct config *cfg, const char *dir, size_t size,
 int
 state_disks(const struct config *cfg, struct state_disk **disks)
 {
-	return state_records(cfg, "disks", sizeof **disks, disk_read_path,
-	    (void **)disks);
+	return state_records(cfg, "disks", disk_fields, sizeof **disks, disks);
 }
 
 /* --- sticks/UUID --- */
@@ -484,6 +474,7 @@ state_stick_owner_forget(const struct config *cfg, const char *uuid)
 static const struct kv_field browse_fields[] = {
 	KV(state_browse, pool, KV_ESC), KV(state_browse, snapshot, KV_ESC),
 	KV(state_browse, folder, KV_STR), KV(state_browse, time, KV_LL),
+	KV_END,
 };
 
 /* The snapshot is the disk's name: escaped.  Only a record that says
@@ -492,8 +483,7 @@ int
 state_browse_write(const struct config *cfg, const char *guid,
     const struct state_browse *b)
 {
-	return kv_write(guid_path(cfg, "browse", guid, 1), browse_fields,
-	    NFIELDS(browse_fields), b);
+	return kv_write(guid_path(cfg, "browse", guid, 1), browse_fields, b);
 }
 
 /* 0 and B filled in when a snapshot of the disk is open, else -1. */
@@ -501,8 +491,8 @@ int
 state_browse_read(const struct config *cfg, const char *guid,
     struct state_browse *b)
 {
-	return kv_load_at(guid_path(cfg, "browse", guid, 0), browse_fields,
-	    NFIELDS(browse_fields), b, sizeof *b);
+	return kv_load_at(guid_path(cfg, "browse", guid, 0), browse_fields, b,
+	    sizeof *b);
 }
 
 int
@@ -525,28 +515,21 @@ static const struct kv_field drill_fields[] = {
 	KV(state_drill, result, KV_STR), KV(state_drill, datasets, KV_INT),
 	KV(state_drill, failed, KV_INT), KV(state_drill, bytes, KV_ULL),
 	KV(state_drill, scrub, KV_YESNO), KV(state_drill, message, KV_ESC),
+	KV_END,
 };
 
 int
 state_drill_write(const struct config *cfg, const struct state_drill *d)
 {
-	return kv_write(guid_path(cfg, "drills", d->guid, 1), drill_fields,
-	    NFIELDS(drill_fields), d);
-}
-
-static int
-drill_read_path(const char *path, void *d)
-{
-	return kv_load(path, drill_fields, NFIELDS(drill_fields), d,
-	    sizeof(struct state_drill));
+	return kv_write(guid_path(cfg, "drills", d->guid, 1), drill_fields, d);
 }
 
 /* Every drill record, in the order of their guids. */
 int
 state_drills(const struct config *cfg, struct state_drill **drills)
 {
-	return state_records(cfg, "drills", sizeof **drills, drill_read_path,
-	    (void **)drills);
+	return state_records(cfg, "drills", drill_fields, sizeof **drills,
+	    drills);
 }
 
 /* STATE/retention/POOL, or NULL for a name that is no pool's. */
@@ -682,13 +665,14 @@ static const struct kv_field receipt_fields[] = {
 	KV(state_receipt, host, KV_STR), KV(state_receipt, node, KV_STR),
 	KV(state_receipt, time, KV_LL), KV(state_receipt, result, KV_STR),
 	KV(state_receipt, summary, KV_ESC),
+	KV_END,
 };
 
 int
 state_receipt_write(const struct config *cfg, const struct state_receipt *r)
 {
 	return kv_write(named_path(cfg, "receipts", r->host, 1), receipt_fields,
-	    NFIELDS(receipt_fields), r);
+	    r);
 }
 
 /* 0 and R filled in, or -1 when no receipt was queued for HOST. */
@@ -697,5 +681,5 @@ state_receipt_read(const struct config *cfg, const char *host,
     struct state_receipt *r)
 {
 	return kv_load_at(named_path(cfg, "receipts", host, 0), receipt_fields,
-	    NFIELDS(receipt_fields), r, sizeof *r);
+	    r, sizeof *r);
 }

@@ -187,6 +187,17 @@ status_queue(const struct config *cfg, int json)
 	queue_free(&q);
 }
 
+/* Closes a list: JSON's bracket, or for the text NONE where it had no
+ * entries. */
+static void
+list_end(int json, int n, const char *none)
+{
+	if (n == 0 && !json)
+		printf("  %s\n", none);
+	if (json)
+		printf("]");
+}
+
 static void
 print_disk(const struct state_disk *d, int json, int first)
 {
@@ -217,10 +228,7 @@ status_disks(const struct config *cfg, int json)
 	printf(json ? ",\"disks\":[" : "backup disks:\n");
 	for (i = 0; i < n; i++)
 		print_disk(&d[i], json, i == 0);
-	if (n == 0 && !json)
-		printf("  none seen yet\n");
-	if (json)
-		printf("]");
+	list_end(json, n, "none seen yet");
 	free(d);
 }
 
@@ -253,10 +261,7 @@ status_drills(const struct config *cfg, int json)
 		printf("  %-16s %s: %s in %lld s: %s\n", esc(d[i].pool), t,
 		    esc(d[i].result), d[i].seconds, esc(d[i].message));
 	}
-	if (n == 0 && !json)
-		printf("  none yet\n");
-	if (json)
-		printf("]");
+	list_end(json, n, "none yet");
 	free(d);
 }
 
@@ -304,10 +309,7 @@ status_quarantine(const struct config *cfg, int json)
 		free(dir);
 		free(hosts[h]);
 	}
-	if (total == 0 && !json)
-		printf("  empty\n");
-	if (json)
-		printf("]");
+	list_end(json, total, "empty");
 	free(hosts);
 	free(top);
 }
@@ -340,10 +342,7 @@ status_runs(const struct config *cfg, int json)
 			printf("  %s  %-9s %-12s %-12s %s\n", t, esc(r[i].role),
 			    esc(r[i].label), esc(r[i].outcome), esc(r[i].message));
 	}
-	if (n == 0 && !json)
-		printf("  none yet\n");
-	if (json)
-		printf("]");
+	list_end(json, n, "none yet");
 	free(r);
 }
 

@@ -80,6 +80,27 @@ run_command(const struct config *cfg, char **argv, struct buf *out)
 	return run_for(argv, out, cfg->timeout_command);
 }
 
+/* Runs "zfs FIXED... NAME" and, where it worked, hands each line it
+ * printed to EACH with ARG.  Returns what run_command returned. */
+static int
+zfs_lines(const struct config *cfg, const char *const *fixed,
+    const char *name, void (*each)(char *line, void *arg), void *arg)
+{
+	char *argv[ARGV_MAX], *line, *save = NULL;
+	struct buf out = { 0 };
+	int rc;
+
+	build_argv(argv, cfg->zfs, fixed, NULL,
+	    (const char *const[]){ name, NULL });
+	rc = run_command(cfg, argv, &out);
+	if (rc == 0 && out.data != NULL)
+		for (line = strtok_r(out.data, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			each(line, arg);
+	buf_free(&out);
+	return rc;
+}
+
 /* BIN (zpool or zfs, as configured) with ARGS: 0 it worked, 1 it
  * failed, -1 it could not run, ZFS_TIMEOUT it hung. */
 int
@@ -96,31 +117,40 @@ zfs_command(const struct config *cfg, const char *bin, const char *const *args,
 	return run_for(argv, out, cfg->timeout_command);
 }
 
-static int
-parse_guid_line(char *line, const char *ds, struct zfs_dataset *d)
+/* What zfs_dataset_get fills in: the dataset named DS into D. */
+struct guid_lines {
+	const char *ds;
+	struct zfs_dataset *d;
+};
+
+/* One line of "zfs get guid -r": NAME TAB GUID. */
+static void
+parse_guid_line(char *line, void *arg)
 {
+	const struct guid_lines *g = arg;
+	const char *ds = g->ds;
+	struct zfs_dataset *d = g->d;
 	size_t dl = strlen(ds);
 	char *tab = strchr(line, '\t'), *end;
 	uint64_t guid;
 
 	if (tab == NULL)
-		return 0;
+		return;
 	*tab = '\0';
 	errno = 0;
 	guid = strtoull(tab + 1, &end, 10);
 	if (errno || *end != '\0')
-		return 0;
+		return;
 	if (strcmp(line, ds) == 0) {
 		d->exists = 1;
-		return 0;
+		return;
 	}
 	if (strncmp(line, ds, dl) != 0 || line[dl] != '@')
-		return 0;
+		return;
 	d->snaps = xreallocarray(d->snaps, d->nsnaps + 1, sizeof *d->snaps);
 	d->snaps[d->nsnaps].name = xstrdup(line + dl + 1);
 	d->snaps[d->nsnaps].guid = guid;
 	d->nsnaps++;
-	return 0;
 }
 
 static int
@@ -143,18 +173,14 @@ zfs_dataset_get(const struct config *cfg, const char *ds, struct zfs_dataset *d)
 {
 	static const char *const fixed[] = { "get", "-H", "-p", "-o",
 		"name,value", "guid", "-r", NULL };
-	char *argv[ARGV_MAX], pool[256], *line, *save = NULL;
-	struct buf out = { 0 };
+	struct guid_lines g;
+	char pool[256];
 	int rc;
 
 	memset(d, 0, sizeof *d);
-	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ ds, NULL });
-	rc = run_command(cfg, argv, &out);
-	if (rc == 0 && out.data != NULL)
-		for (line = strtok_r(out.data, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
-			parse_guid_line(line, ds, d);
-	buf_free(&out);
+	g.ds = ds;
+	g.d = d;
+	rc = zfs_lines(cfg, fixed, ds, parse_guid_line, &g);
 	if (rc == 1 && pool_of(ds, pool, sizeof pool) == 0 &&
 	    zfs_pool_exists(cfg, pool))
 		rc = 0;
@@ -467,10 +493,19 @@ zfs_cache_free(struct zfs_cache *c)
 		zfs_dataset_free(&c->e[--c->n].d);
 }
 
+/* What zfs_snapshots fills in: *V, with *N entries. */
+struct snapinfo_lines {
+	struct zfs_snapinfo **v;
+	size_t *n;
+};
+
 /* One snapshot's line of "zfs get -r": NAME PROPERTY VALUE. */
 static void
-parse_snapinfo_line(char *line, struct zfs_snapinfo **v, size_t *n)
+parse_snapinfo_line(char *line, void *arg)
 {
+	const struct snapinfo_lines *sl = arg;
+	struct zfs_snapinfo **v = sl->v;
+	size_t *n = sl->n;
 	char *prop = strchr(line, '\t'), *val, *end;
 	struct zfs_snapinfo *s;
 	uint64_t x;
@@ -509,19 +544,12 @@ zfs_snapshots(const struct config *cfg, const char *root,
 {
 	static const char *const fixed[] = { "get", "-H", "-p", "-r", "-o",
 		"name,property,value", "guid,creation,used,userrefs", NULL };
-	char *argv[ARGV_MAX], *line, *save = NULL;
-	struct buf out = { 0 };
+	struct snapinfo_lines sl = { v, n };
 	int rc;
 
 	*v = NULL;
 	*n = 0;
-	build_argv(argv, cfg->zfs, fixed, NULL, (const char *const[]){ root, NULL });
-	rc = run_command(cfg, argv, &out);
-	if (rc == 0 && out.data != NULL)
-		for (line = strtok_r(out.data, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
-			parse_snapinfo_line(line, v, n);
-	buf_free(&out);
+	rc = zfs_lines(cfg, fixed, root, parse_snapinfo_line, &sl);
 	return rc == 0 ? 0 : rc == ZFS_TIMEOUT ? ZFS_TIMEOUT : -1;
 }
 

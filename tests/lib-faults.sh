@@ -198,31 +198,6 @@ lf_mounts_outside() {
 	    LF_ESCAPED="mounted outside the altroot $ALT: $(tr '\n' ';' <<<"$outside")"
 }
 
-# lf_stick [-s MIB] [-o UID] IMG: like lab_nncp_stick (the spooler writes
-# its packets for backupsvr onto an ext4 stick image, labelled
-# $STICK_LABEL, whose NNCP folder then belongs to UID), with a size.
-# Sets STICK_IMG and STICK_PACKETS.
-lf_stick() {
-	local OPTIND opt size=32 owner=$NNCP_FOREIGN_UID img mnt
-
-	while getopts 's:o:' opt; do
-		case $opt in
-		s) size=$OPTARG ;;
-		o) owner=$OPTARG ;;
-		*) lab_die "lf_stick: bad option" ;;
-		esac
-	done
-	shift $((OPTIND - 1))
-	img=$1
-	truncate -s "${size}M" "$img"
-	mkfs.ext4 -q -L "$STICK_LABEL" "$img" || lab_die "mkfs.ext4 $img failed"
-	mnt=$(lf_mount_image "$img")
-	lab_nncp_fill "$mnt" "$owner"
-	lf_umount_image "$mnt"
-	# shellcheck disable=SC2034 # for the scenario scripts
-	STICK_IMG=$img
-}
-
 # lf_mount_image IMG: attach IMG and mount it read-write on a fresh
 # folder below $LAB (printed); lf_umount_image MNT undoes both.
 lf_mount_image() {
@@ -468,6 +443,25 @@ lf_snaps() {
 	out=$(zfs get -H -p -r -o name,value guid "$1") ||
 	    lab_fail "zfs get -r guid $1 failed: $out"
 	awk -F'\t' 'index($1, "@") { print $1 " " $2 }' <<<"$out"
+}
+
+# lf_outbound N BYTES: backupsvr queues N files of BYTES random bytes for
+# the spooler (spooler:out-1.bin ...), to go out on the next stick; there
+# must be N outbound packets then.  Sets TX (backupsvr's outbound spool
+# for the spooler) and OUTSIZE (each outbound packet's size, by name).
+lf_outbound() {
+	local i f
+
+	TX=$NNCP_BSVR_DIR/spool/$SPOOLER_ID/tx
+	for i in $(seq 1 "$1"); do
+		head -c "$2" /dev/urandom | lab_nncp backupsvr file -noprogress - "spooler:out-$i.bin" \
+		    2>>"$LAB/logs/nncp.log" || lab_die "nncp-file out-$i.bin on backupsvr failed"
+	done
+	declare -gA OUTSIZE=()
+	for f in "$TX"/*; do
+		[ -f "$f" ] && OUTSIZE[$(basename "$f")]=$(stat -c %s "$f")
+	done
+	assert_eq "$1" "${#OUTSIZE[@]}" "outbound packets in backupsvr's spool"
 }
 
 # lf_stick_packets IMG DIR: packet files (not nncpxfer temp files) in DIR

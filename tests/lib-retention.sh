@@ -75,6 +75,23 @@ ret_seal_range() {
 	lab_queue_raw laptop "$raw.t" "$3"
 }
 
+# ret_received N [FOREIGN_AT]: ret_history N [FOREIGN_AT], its streams
+# queued as two files (the oldest snapshot in full, then the rest as one
+# -I stream) and received by one ingest, which exits 0 with all N
+# snapshots on the pool.
+ret_received() {
+	local n=$1 first last
+
+	ret_history "$@"
+	first=${RET_NAMES[0]}
+	last=${RET_NAMES[n - 1]}
+	ret_seal_range - "$first" 1
+	ret_seal_range "$first" "$last" 2
+	lab_ingest
+	assert_exit 0
+	assert_eq "$n" "$(ret_on_pool | wc -l)" "snapshots received"
+}
+
 # ret_expected SCHEDULE PROTECTED...: the names the schedule keeps at
 # RET_NOW among the auto-* snapshots received, with the newest and each
 # PROTECTED name added, and every other name; one a line, sorted.

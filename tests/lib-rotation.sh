@@ -16,7 +16,8 @@
 #     `airgap-agent -c CONF enqueue` for the laptop, and streams are sent
 #     with nncp-exec, relayed through the spooler and tossed as the NNCP
 #     user;
-#   - the watch daemon: wait for a light, stop it and check its exit.
+#   - the watch daemon: wait for a light (lab_watch_term stops it and
+#     checks its exit).
 #
 # Variables:
 #   EXECQ                  the agent's ingest.exec_queue ($LAB/execq),
@@ -140,6 +141,18 @@ rot_disk() {
 	ROT_GUID[$x]=$DISK_GUID
 	ROT_DEV[$x]=$DISK_DEV
 	ROT_IMG[$x]=$DISK_IMG
+}
+
+# rot_two_disks: the usual rotation of two disks: backup disks A and B
+# made (the lab pointing at B) and set as ingest.rotation; sets poolA and
+# poolB to their pools.
+# shellcheck disable=SC2034 # for the scenario scripts
+rot_two_disks() {
+	rot_disk A
+	rot_disk B
+	rot_conf_rotation A B
+	poolA=${ROT_POOL[A]}
+	poolB=${ROT_POOL[B]}
 }
 
 # rot_use X: BAK_POOL, STORE_ROOT, DISK_DEV, DISK_GUID, DISK_IMG of disk X.
@@ -429,25 +442,6 @@ rot_sent_zfs() {
 
 # ---------------------------------------------------------------------------
 # the watch daemon
-
-# rot_watch_stop: SIGTERM to the daemon of lab_watch_start; it must exit 0
-# within 10 s.
-rot_watch_stop() {
-	local pid=$LAB_WATCH_PID rc=0
-
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		lab_fail "the watch daemon did not stop within 10 s of SIGTERM"
-	fi
-	wait "$pid" || rc=$?
-	LAB_WATCH_PID=
-	assert_eq 0 "$rc" "exit status of the watch daemon after SIGTERM"
-}
 
 # rot_wait_indicator STATE: wait up to 10 s until STATE/indicator says
 # state=STATE.

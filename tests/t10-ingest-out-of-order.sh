@@ -28,35 +28,22 @@ lab_stream -i s2 s3
 lab_deliver
 n3=$QN
 
-lab_ingest
-assert_exit 0
-assert_outcome "$n3" waiting
-assert_absent "$STORE_ROOT"
-assert_no_snapshots "$BAK_POOL"
+lab_ingest_expect 0 waiting "$n3"
+assert_nothing_received
 
 # The same again: still waiting, nothing changes.
-lab_ingest
-assert_exit 0
-assert_outcome "$n3" waiting
+lab_ingest_expect 0 waiting "$n3"
 assert_no_snapshots "$BAK_POOL"
 
 lab_deliver "$f2"
 lab_deliver "$f1"
-lab_ingest
-assert_exit 0
-assert_outcome "$n1" received
-assert_outcome "$n2" received
-assert_outcome "$n3" received
-assert_received s1
-assert_received s2
-assert_received s3
+lab_ingest_expect 0 received "$n1" "$n2" "$n3"
+assert_received s1 s2 s3
 
 # A stream of a snapshot that is already there, queued again: duplicate.
 lab_queue -i s1 s2
 n4=$QN
-lab_ingest
-assert_exit 0
-assert_outcome "$n4" duplicate
+lab_ingest_expect 0 duplicate "$n4"
 assert_received s3
 
 lab_pass

@@ -14,10 +14,7 @@ lab_snap s1
 lab_queue -s other s1
 n1=$QN
 
-lab_ingest
-assert_exit 1
-assert_outcome "$n1" quarantined
-assert_absent "$STORE_ROOT"
-assert_no_snapshots "$BAK_POOL"
+lab_ingest_expect 1 quarantined "$n1"
+assert_nothing_received
 
 lab_pass

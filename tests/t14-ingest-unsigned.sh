@@ -13,18 +13,13 @@ lab_snap s1
 
 lab_queue -s none s1
 n1=$QN
-lab_ingest
-assert_exit 1
-assert_outcome "$n1" quarantined
-assert_absent "$STORE_ROOT"
-assert_no_snapshots "$BAK_POOL"
+lab_ingest_expect 1 quarantined "$n1"
+assert_nothing_received
 
 lab_config "laptop false $LAP_FPR"
 lab_queue -s none s1
 n2=$QN
-lab_ingest
-assert_exit 0
-assert_outcome "$n2" received
+lab_ingest_expect 0 received "$n2"
 assert_received s1
 
 lab_pass

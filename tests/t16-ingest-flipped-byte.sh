@@ -27,18 +27,13 @@ printf "$new" | dd of="$QF" bs=1 seek="$off" conv=notrunc status=none
     lab_die "byte at $off not changed"
 lab_log "changed byte $off of $size (was 0x$old)"
 
-lab_ingest
-assert_exit 1
-assert_outcome "$n1" quarantined
+lab_ingest_expect 1 quarantined "$n1"
 assert_absent "$STORE_ROOT@s1"
-assert_absent "$STORE_ROOT"
-assert_no_snapshots "$BAK_POOL"
+assert_nothing_received
 
 lab_queue s1
 n2=$QN
-lab_ingest
-assert_exit 0
-assert_outcome "$n2" received
+lab_ingest_expect 0 received "$n2"
 assert_received s1
 
 lab_pass

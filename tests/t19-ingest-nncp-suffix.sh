@@ -27,14 +27,8 @@ lab_stream -t "$ts" -i s2 s3
 lab_deliver "$QF" "$n1.1"
 n3=$QN
 
-lab_ingest
-assert_exit 0
-assert_outcome "$n1" received
-assert_outcome "$n2" received
-assert_outcome "$n3" received
-assert_received s1
-assert_received s2
-assert_received s3
+lab_ingest_expect 0 received "$n1" "$n2" "$n3"
+assert_received s1 s2 s3
 assert_absent "$STORE_ROOT.0"
 assert_absent "$STORE_ROOT.1"
 

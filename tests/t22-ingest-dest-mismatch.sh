@@ -28,25 +28,18 @@ wrong_stream() {
 # Nothing received yet: the stream must not become fs.
 wrong_stream
 n1=$QN
-lab_ingest
-assert_exit 1
-assert_outcome "$n1" quarantined
-assert_absent "$STORE_ROOT"
-assert_no_snapshots "$BAK_POOL"
+lab_ingest_expect 1 quarantined "$n1"
+assert_nothing_received
 
 # After fs@s1 was received, the same.
 lab_queue s1
 n2=$QN
-lab_ingest
-assert_exit 0
-assert_outcome "$n2" received
+lab_ingest_expect 0 received "$n2"
 assert_received s1
 
 wrong_stream
 n3=$QN
-lab_ingest
-assert_exit 1
-assert_outcome "$n3" quarantined
+lab_ingest_expect 1 quarantined "$n3"
 assert_eq "$STORE_ROOT@s1" "$(zfs list -H -r -t snapshot -o name "$BAK_POOL")" \
     "snapshots on the pool"
 assert_received s1
@@ -59,10 +52,7 @@ lab_queue -d laptop/elsewhere/fs s1
 n4=$QN
 lab_queue -d laptop/elsewhere/fs -i s1 s2
 n5=$QN
-lab_ingest
-assert_exit 1
-assert_outcome "$n4" quarantined
-assert_outcome "$n5" quarantined
+lab_ingest_expect 1 quarantined "$n4" "$n5"
 assert_absent "$BAK_POOL/simplesnap/laptop/elsewhere"
 assert_absent "$STORE_ROOT@s2"
 

@@ -32,17 +32,6 @@ lab_config "laptop true $LAP_FPR $OLD_FPR"
 
 lab_snaps 5
 
-# kept_for REASON: the last run failed, kept $QF as it was, and said REASON.
-kept_for() {
-	assert_exit 1
-	assert_outcome "$QN" failed
-	cmp -s "$QF" "$LAB/copy" || lab_fail "$QN changed while it was kept"
-	case $(lab_report_line "$QN" | cut -f5) in
-	*"$1"*) ;;
-	*) lab_fail "reason for $QN does not say '$1': $(lab_report_line "$QN")" ;;
-	esac
-}
-
 # 1: a passphrase on backupsvr's key.
 cp -a "$G_BSVR/private-keys-v1.d" "$LAB/keys-saved"
 printf 'secret\n' | gpg --homedir "$G_BSVR" --batch --no-tty --quiet \
@@ -52,13 +41,11 @@ gpgconf --homedir "$G_BSVR" --kill gpg-agent
 lab_queue s1
 cp "$QF" "$LAB/copy"
 lab_ingest
-kept_for "cannot decrypt even its own test message"
+assert_kept "$LAB/copy" "cannot decrypt even its own test message"
 rm -rf "$G_BSVR/private-keys-v1.d"
 cp -a "$LAB/keys-saved" "$G_BSVR/private-keys-v1.d"
 gpgconf --homedir "$G_BSVR" --kill gpg-agent
-lab_ingest
-assert_exit 0
-assert_outcome "$QN" received
+lab_ingest_expect 0 received "$QN"
 assert_received s1
 
 # 2: no gpg-agent can start.
@@ -67,11 +54,9 @@ printf 'agent-program /bin/false\n' >>"$G_BSVR/gpg.conf"
 lab_queue -i s1 s2
 cp "$QF" "$LAB/copy"
 lab_ingest
-kept_for "cannot decrypt even its own test message"
+assert_kept "$LAB/copy" "cannot decrypt even its own test message"
 sed -i '/^agent-program/d' "$G_BSVR/gpg.conf"
-lab_ingest
-assert_exit 0
-assert_outcome "$QN" received
+lab_ingest_expect 0 received "$QN"
 assert_received s2
 
 # 3: signed with the 2020 key while it was valid; then backupsvr learns
@@ -88,13 +73,11 @@ QF=$INCOMING/laptop/$QN
 cp "$LAB/s3.gpg" "$QF"
 cp "$QF" "$LAB/copy"
 lab_ingest
-kept_for "expired"
+assert_kept "$LAB/copy" "expired"
 gpg --homedir "$G_OLD" --batch --no-tty --quiet --quick-set-expire "$OLD_FPR" never ||
     lab_die "cannot renew the key"
 lab_gpg_copy "$G_OLD" "$G_BSVR"
-lab_ingest
-assert_exit 0
-assert_outcome "$QN" received
+lab_ingest_expect 0 received "$QN"
 assert_received s3
 
 # 4: the laptop's public key is gone from backupsvr's keyring.
@@ -103,11 +86,9 @@ gpg --homedir "$G_BSVR" --batch --no-tty --quiet --yes --delete-keys "$LAP_FPR" 
 lab_queue -i s3 s4
 cp "$QF" "$LAB/copy"
 lab_ingest
-kept_for "import it"
+assert_kept "$LAB/copy" "import it"
 lab_gpg_copy "$G_LAP" "$G_BSVR"
-lab_ingest
-assert_exit 0
-assert_outcome "$QN" received
+lab_ingest_expect 0 received "$QN"
 assert_received s4
 
 # 5: encrypted to the other key, signed by the laptop.
@@ -116,9 +97,7 @@ zfs send -i "$LAP_FS@s4" "$LAP_FS@s5" | zstd -q -8 |
     gpg --homedir "$G_LAP" --batch --no-tty --trust-model always --compress-algo none \
         -e -r "$OTH_FPR" -s -u "$LAP_FPR" >"$INCOMING/laptop/$QN" 2>>"$LAB/logs/gpg.log" ||
     lab_die "cannot encrypt s5 to the other key"
-lab_ingest
-assert_exit 1
-assert_outcome "$QN" quarantined
+lab_ingest_expect 1 quarantined "$QN"
 assert_absent "$STORE_ROOT@s5"
 
 lab_pass

@@ -15,16 +15,7 @@
 . "$(dirname "$0")/functions.sh"
 
 lab_appliance_setup
-lab_write a.txt one
-lab_write_random bin/r1 256
-lab_snap s1
-lab_write a.txt two
-lab_write_random bin/r2 64
-lab_snap s2
-lab_write a.txt three
-lab_snap s3
-lab_write a.txt four
-lab_snap s4
+lab_history 4
 
 lab_nncp_queue s1
 n1=$QN

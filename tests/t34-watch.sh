@@ -81,19 +81,7 @@ assert_nothing_mounted "$stick" "$DISK_DEV"
 assert_eq "1000,880,1320,1000,880,1320,1000,880,1320" "$(tones "$(lab_beeps)")" \
     "tones of the three runs"
 
-pid=$LAB_WATCH_PID
-kill -TERM "$pid"
-for _ in $(seq 1 100); do
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
-if kill -0 "$pid" 2>/dev/null; then
-	lab_fail "the watch daemon did not stop within 10 s of SIGTERM"
-fi
-rc=0
-wait "$pid" || rc=$?
-LAB_WATCH_PID=
-assert_eq 0 "$rc" "exit status of the watch daemon after SIGTERM"
+lab_watch_term
 
 lab_bakdisk_import
 assert_received s1

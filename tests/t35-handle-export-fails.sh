@@ -19,19 +19,7 @@ lab_queue s1
 n1=$QN
 
 lab_bakdisk
-lab_bakdisk_import
-zfs create -o mountpoint="$LAB/busy" "$BAK_POOL/busy" ||
-    lab_die "zfs create $BAK_POOL/busy failed"
-if [ "$(zfs get -H -o value mounted "$BAK_POOL/busy")" != yes ]; then
-	zfs mount "$BAK_POOL/busy" || lab_die "zfs mount $BAK_POOL/busy failed"
-fi
-(cd "$LAB/busy" && exec sleep 1000) &
-LAB_KILL_PIDS+=("$!")
-for _ in $(seq 1 50); do
-	[ "$(readlink "/proc/$!/cwd")" = "$LAB/busy" ] && break
-	sleep 0.1
-done
-assert_eq "$LAB/busy" "$(readlink "/proc/$!/cwd")" "cwd of the process keeping the dataset busy"
+lab_bakdisk_busy
 
 lab_agent handle "$DISK_DEV"
 assert_exit 1

@@ -36,7 +36,7 @@ report_case() {
 	lab_nncp_queue "$snap"
 	n=$QN
 	lab_nncp_relay
-	lf_stick "$LAB/$snap.img"
+	lab_nncp_stick "$LAB/$snap.img"
 	mnt=$(lf_mount_image "$LAB/$snap.img")
 	"$make" "$mnt"
 	lf_umount_image "$mnt"
@@ -80,7 +80,7 @@ lab_snap s4
 lab_nncp_queue s4
 n4=$QN
 lab_nncp_relay
-lf_stick "$LAB/s4.img"
+lab_nncp_stick "$LAB/s4.img"
 lab_media_attach "$STICK_IMG"
 stick=$LAB_DEV
 lf_reset_light

@@ -18,11 +18,7 @@ rot_setup
 rot_laptop_snaps 1 256
 guid1=$(lab_guid "$LAP_FS@s1")
 
-rot_disk A
-rot_disk B
-rot_conf_rotation A B
-poolA=${ROT_POOL[A]}
-poolB=${ROT_POOL[B]}
+rot_two_disks
 
 lab_queue s1
 n1=$QN

@@ -30,11 +30,7 @@ lab_snap s2
 guid1=$(lab_guid "$LAP_FS@s1")
 guid2=$(lab_guid "$LAP_FS@s2")
 
-rot_disk A
-rot_disk B
-rot_conf_rotation A B
-poolA=${ROT_POOL[A]}
-poolB=${ROT_POOL[B]}
+rot_two_disks
 dsA=$poolA/simplesnap/laptop/$LAP_FS
 
 # --- the ledger loses the entry

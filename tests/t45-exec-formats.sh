@@ -32,17 +32,7 @@ rot_setup
 sed -i 's/require_signature = true;/require_signature = false;/' "$CONF"
 rot_nncp_handler
 rot_conf_node laptop "$LAP_ID"
-lab_write a.txt one
-lab_write_random bin/r1 256
-lab_snap s1
-lab_write a.txt two
-lab_write_random bin/r2 64
-lab_snap s2
-lab_write a.txt three
-lab_remove bin/r1
-lab_snap s3
-lab_write a.txt four
-lab_snap s4
+lab_history 4
 
 mkdir -p "$LAB/streams"
 st=$LAB/streams
@@ -117,28 +107,30 @@ enq() {
 	runuser -u "$NNCP_USER" -- env -i "$@" >>"$LAB/logs/enqueue.log" 2>&1 || rc=$?
 	printf '%s\n' "$rc"
 }
+
+# refused WHAT INPUT DEST [VAR=VALUE...]: enqueue DEST by hand with INPUT
+# on stdin and the VAR=VALUE environment: it must exit non-zero and
+# queue nothing.
+refused() {
+	local what=$1 input=$2 dest=$3 rc
+
+	shift 3
+	rc=$(enq "$@" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$input")
+	[ "$rc" != 0 ] || lab_fail "enqueue $what exited 0 and queued: $(rot_execq_files)"
+	assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue $what"
+}
 dest=laptop/$LAP_FS
-rc=$(enq "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
-[ "$rc" != 0 ] || lab_fail "enqueue without NNCP_SENDER exited 0"
-assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue without NNCP_SENDER"
+refused "without NNCP_SENDER" "$st/plain-s4" "$dest"
 {
 	printf 'this is not a backup stream\n'
 	head -c 200000 /dev/urandom
 } >"$st/garbage-text"
-rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/garbage-text")
-[ "$rc" != 0 ] || lab_fail "enqueue of garbage (text first) exited 0"
-assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue of garbage"
-rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" </dev/null)
-[ "$rc" != 0 ] || lab_fail "enqueue of an empty stdin exited 0"
-assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue of nothing"
+refused "of garbage (text first)" "$st/garbage-text" "$dest" NNCP_SENDER="$LAP_ID"
+refused "of an empty stdin" /dev/null "$dest" NNCP_SENDER="$LAP_ID"
 for bad in "laptop/$LAP_POOL/../fs" "laptop" "other/$LAP_FS" "laptop//fs" "/laptop/fs"; do
-	rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$bad" <"$st/plain-s4")
-	[ "$rc" != 0 ] || lab_fail "enqueue to DEST '$bad' exited 0"
-	assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue to '$bad'"
+	refused "to DEST '$bad'" "$st/plain-s4" "$bad" NNCP_SENDER="$LAP_ID"
 done
-rc=$(enq NNCP_SENDER="$OTH_FPR" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/plain-s4")
-[ "$rc" != 0 ] || lab_fail "enqueue with a wrong NNCP_SENDER exited 0"
-assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue with a wrong sender"
+refused "with a wrong NNCP_SENDER" "$st/plain-s4" "$dest" NNCP_SENDER="$OTH_FPR"
 
 # The same stream with the right sender is queued and received.
 rc=$(enq NNCP_SENDER="$LAP_ID" NNCP_SELF="$BSVR_ID" NNCP_NICE=224 \
@@ -160,9 +152,7 @@ assert_received s4
 	printf '\200'
 	head -c 200000 /dev/urandom
 } >"$st/garbage-tag0"
-rc=$(enq NNCP_SENDER="$LAP_ID" "$USER_AGENT" -c "$CONF" enqueue "$dest" <"$st/garbage-tag0")
-[ "$rc" != 0 ] || lab_fail "enqueue of random bytes beginning with 0x80 exited 0 and queued: $(rot_execq_files)"
-assert_eq "" "$(rot_execq_files)" "files in the exec queue after enqueue of random bytes"
+refused "of random bytes beginning with 0x80" "$st/garbage-tag0" "$dest" NNCP_SENDER="$LAP_ID"
 
 # The exit status tells NNCP whether the stream was taken.  With the
 # file's fsync (1) or the folder's after the rename (2) failing (strace

@@ -27,11 +27,7 @@
 rot_setup
 rot_laptop_snaps 2
 
-rot_disk A
-rot_disk B
-rot_conf_rotation A B
-poolA=${ROT_POOL[A]}
-poolB=${ROT_POOL[B]}
+rot_two_disks
 guidA=${ROT_GUID[A]}
 
 t1=1790000000
@@ -195,7 +191,7 @@ assert_eq "trigger=timer delay_on=100 delay_off=4900" \
     "$(lab_led | sed 's/ brightness=[0-9]*//')" "the LED after pulling $poolA"
 grep -q "^message=.*$poolB" "$STATE/indicator" ||
     lab_fail "the overdue light does not name $poolB: $(tr '\n' ' ' <"$STATE/indicator")"
-rot_watch_stop
+lab_watch_term
 
 lab_status_json
 assert_rotation_json "$poolA" 0 0 - false "$t9" "$(date +%s)"

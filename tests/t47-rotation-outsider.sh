@@ -17,12 +17,8 @@
 rot_setup
 rot_laptop_snaps 2
 
-rot_disk A
-rot_disk B
+rot_two_disks
 rot_disk C
-rot_conf_rotation A B
-poolA=${ROT_POOL[A]}
-poolB=${ROT_POOL[B]}
 poolC=${ROT_POOL[C]}
 
 lab_queue s1

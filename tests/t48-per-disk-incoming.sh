@@ -20,11 +20,8 @@
 rot_setup
 rot_laptop_snaps 3
 
-rot_disk A
-rot_disk B
+rot_two_disks
 rot_disk D
-rot_conf_rotation A B
-poolB=${ROT_POOL[B]}
 poolD=${ROT_POOL[D]}
 INC_D=$LAB/incoming-d
 mkdir -p "$INC_D/laptop"

@@ -27,20 +27,8 @@ lab_nncp_relay
 lab_nncp_stick "$LAB/stick.img"
 
 lab_bakdisk
-lab_bakdisk_import
-zfs create -o mountpoint="$LAB/busy" "$BAK_POOL/busy" ||
-    lab_die "zfs create $BAK_POOL/busy failed"
-if [ "$(zfs get -H -o value mounted "$BAK_POOL/busy")" != yes ]; then
-	zfs mount "$BAK_POOL/busy" || lab_die "zfs mount $BAK_POOL/busy failed"
-fi
-(cd "$LAB/busy" && exec sleep 1000) &
-holder=$!
-LAB_KILL_PIDS+=("$holder")
-for _ in $(seq 1 50); do
-	[ "$(readlink "/proc/$holder/cwd")" = "$LAB/busy" ] && break
-	sleep 0.1
-done
-assert_eq "$LAB/busy" "$(readlink "/proc/$holder/cwd")" "cwd of the process holding the pool"
+lab_bakdisk_busy
+holder=$BUSY_PID
 
 # --- 1. the stick, with the held disk plugged in
 lab_media_attach "$STICK_IMG"

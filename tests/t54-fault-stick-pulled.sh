@@ -44,21 +44,12 @@ for i in $(seq 1 8); do
 	FILES+=("pad-$i.bin")
 done
 lab_nncp_relay
-lf_stick -s 64 "$LAB/stick.img"
+lab_nncp_stick -s 64 "$LAB/stick.img"
 assert_eq 10 "$STICK_PACKETS" "inbound packets on the stick"
 IN_DIR=nncp/$BSVR_ID/$SPOOLER_ID
 OUT_DIR=nncp/$SPOOLER_ID/$BSVR_ID
 mapfile -t INBOUND < <(lf_stick_packets "$STICK_IMG" "$IN_DIR")
-TX=$NNCP_BSVR_DIR/spool/$SPOOLER_ID/tx
-for i in $(seq 1 6); do
-	head -c 1048576 /dev/urandom | lab_nncp backupsvr file -noprogress - "spooler:out-$i.bin" \
-	    2>>"$LAB/logs/nncp.log" || lab_die "nncp-file out-$i.bin on backupsvr failed"
-done
-declare -A OUTSIZE
-for f in "$TX"/*; do
-	[ -f "$f" ] && OUTSIZE[$(basename "$f")]=$(stat -c %s "$f")
-done
-assert_eq 6 "${#OUTSIZE[@]}" "outbound packets in backupsvr's spool"
+lf_outbound 6 1048576
 BYTES=$(( $(cat "$LAB/sent/"* | wc -c) + 6 * 1048576 ))
 RX=$NNCP_BSVR_DIR/spool/$SPOOLER_ID/rx
 DISK_PLUGGED=

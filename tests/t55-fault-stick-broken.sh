@@ -36,20 +36,11 @@ lab_snap s1
 lab_nncp_queue s1
 n1=$QN
 lab_nncp_relay
-lf_stick "$LAB/good.img"
+lab_nncp_stick "$LAB/good.img"
 IN_DIR=nncp/$BSVR_ID/$SPOOLER_ID
 OUT_DIR=nncp/$SPOOLER_ID/$BSVR_ID
 INBOUND=$(lf_stick_packets "$LAB/good.img" "$IN_DIR")
-TX=$NNCP_BSVR_DIR/spool/$SPOOLER_ID/tx
-for i in 1 2 3; do
-	head -c 1572864 /dev/urandom | lab_nncp backupsvr file -noprogress - "spooler:out-$i.bin" \
-	    2>>"$LAB/logs/nncp.log" || lab_die "nncp-file out-$i.bin on backupsvr failed"
-done
-declare -A OUTSIZE
-for f in "$TX"/*; do
-	[ -f "$f" ] && OUTSIZE[$(basename "$f")]=$(stat -c %s "$f")
-done
-assert_eq 3 "${#OUTSIZE[@]}" "outbound packets in backupsvr's spool"
+lf_outbound 3 1572864
 
 cases=0 lost=0 notes=''
 

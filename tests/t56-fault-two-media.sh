@@ -29,11 +29,11 @@ lab_snap s2
 lab_nncp_queue s1
 n1=$QN
 lab_nncp_relay
-lf_stick "$LAB/stick1.img"
+lab_nncp_stick "$LAB/stick1.img"
 lab_nncp_queue -i s1 s2
 n2=$QN
 lab_nncp_relay
-lf_stick "$LAB/stick2.img"
+lab_nncp_stick "$LAB/stick2.img"
 BYTES=$(( $(stat -c %s "$LAB/sent/$n1") + $(stat -c %s "$LAB/sent/$n2") ))
 lab_bakdisk
 lab_media_detach "$DISK_DEV"

@@ -49,7 +49,7 @@ stick_run() {
 	lab_nncp_queue -i "s$((${1#s} - 1))" "$1"
 	n=$QN
 	lab_nncp_relay
-	lf_stick "$2"
+	lab_nncp_stick "$2"
 	lab_media_attach "$STICK_IMG"
 	stick=$LAB_DEV
 	mnt=$MOUNT_DIR/${stick#/dev/}

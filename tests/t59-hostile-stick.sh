@@ -80,7 +80,7 @@ hostile() {
 lab_nncp_queue s1
 n1=$QN
 lab_nncp_relay
-lf_stick "$LAB/s1.img"
+lab_nncp_stick "$LAB/s1.img"
 mnt=$(lf_mount_image "$LAB/s1.img")
 pk=$mnt/$IN_DIR
 b32() { printf '%052d' 0 | tr 0 "$1"; }
@@ -120,7 +120,7 @@ lf_ro_look "$LAB/s1.img" sh -c '[ "$(sha256sum <"$1")" = "$2" ]' sh "$LAB/look/e
 lab_nncp_queue -i s1 s2
 n2=$QN
 lab_nncp_relay
-lf_stick "$LAB/s2.img"
+lab_nncp_stick "$LAB/s2.img"
 mnt=$(lf_mount_image "$LAB/s2.img")
 # The valid packet moves to the victim folder; the stick points there.
 mv "$mnt/$IN_DIR/"* "$V/bsvrdir/$SPOOLER_ID/"
@@ -135,7 +135,7 @@ hostile "2 (recipient folder is a link)" "$LAB/s2.img"
 lab_nncp_queue -i s2 s3
 n3=$QN
 lab_nncp_relay
-lf_stick "$LAB/s3.img"
+lab_nncp_stick "$LAB/s3.img"
 mnt=$(lf_mount_image "$LAB/s3.img")
 mkfifo "$mnt/$IN_DIR/$(b32 F)"
 chown -h "$NNCP_FOREIGN_UID:$NNCP_FOREIGN_UID" "$mnt/$IN_DIR/$(b32 F)"

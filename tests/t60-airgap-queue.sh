@@ -107,15 +107,7 @@ assert_reason() {
 	    lab_fail "the quarantine reason of $1 does not match '$2': $(cat "$STATE/quarantine/laptop/$1.reason")"
 }
 
-lab_write a.txt one
-lab_write_random bin/r1 256
-lab_snap s1
-lab_write a.txt two
-lab_write c/d.txt deep
-lab_snap s2
-lab_write a.txt three
-lab_write_random bin/r3 512
-lab_snap s3
+lab_history 3
 
 # Refused before anything is queued.
 zfs send "$LAP_FS@s1" >"$LAB/s1.zfs"

@@ -17,11 +17,7 @@
 rot_setup
 rot_laptop_snaps 2 2600
 guid1=$(lab_guid "$LAP_FS@s1")
-rot_disk A
-rot_disk B
-rot_conf_rotation A B
-poolA=${ROT_POOL[A]}
-poolB=${ROT_POOL[B]}
+rot_two_disks
 L=$INCOMING/laptop
 
 lab_nncp_queue_chunked 1024 s1

@@ -88,10 +88,22 @@ lab_destroy() {
 	zfs destroy "$1" || lab_fail "zfs destroy $1 failed"
 }
 
-# assert_received SNAP: guid and contents of $STORE_ROOT@SNAP are right.
+# assert_received SNAP...: guid and contents of each $STORE_ROOT@SNAP are
+# right.
 assert_received() {
-	assert_guid "$1"
-	assert_content "$1"
+	local snap
+
+	for snap in "$@"; do
+		assert_guid "$snap"
+		assert_content "$snap"
+	done
+}
+
+# assert_nothing_received: nothing at all landed on the backup pool (no
+# $STORE_ROOT, no snapshot anywhere under $BAK_POOL).
+assert_nothing_received() {
+	assert_absent "$STORE_ROOT"
+	assert_no_snapshots "$BAK_POOL"
 }
 
 # assert_queued NAME [HOST]: the file is still in incoming.
@@ -196,6 +208,32 @@ assert_outcome() {
 	quarantined)
 		assert_quarantined "$name" "$host"
 		;;
+	esac
+}
+
+# lab_ingest_expect CODE OUTCOME NAME...: run the ingest (lab_ingest); it
+# must exit CODE and give every NAME the OUTCOME (assert_outcome).
+lab_ingest_expect() {
+	local code=$1 outcome=$2 name
+
+	shift 2
+	lab_ingest
+	assert_exit "$code"
+	for name in "$@"; do
+		assert_outcome "$name" "$outcome"
+	done
+}
+
+# assert_kept COPY REASON: the last run exited 1 and kept the queue file
+# $QN as failed, byte for byte COPY (taken before the run), with a
+# reason that says REASON.
+assert_kept() {
+	assert_exit 1
+	assert_outcome "$QN" failed
+	cmp -s "$QF" "$1" || lab_fail "$QN changed while it was kept"
+	case $(lab_report_line "$QN" | cut -f5) in
+	*"$2"*) ;;
+	*) lab_fail "reason for $QN does not say '$2': $(lab_report_line "$QN")" ;;
 	esac
 }
 

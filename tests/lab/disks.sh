@@ -54,6 +54,28 @@ lab_bakdisk_import() {
 	    lab_fail "zpool import $DISK_GUID ($BAK_POOL) failed"
 }
 
+# lab_bakdisk_busy: import the backup disk's pool and keep it busy: a
+# dataset $BAK_POOL/busy mounted on $LAB/busy and a process (BUSY_PID,
+# killed at cleanup) whose working folder is in it, so that the pool
+# cannot be exported while it runs.
+lab_bakdisk_busy() {
+	lab_bakdisk_import
+	zfs create -o mountpoint="$LAB/busy" "$BAK_POOL/busy" ||
+	    lab_die "zfs create $BAK_POOL/busy failed"
+	if [ "$(zfs get -H -o value mounted "$BAK_POOL/busy")" != yes ]; then
+		zfs mount "$BAK_POOL/busy" || lab_die "zfs mount $BAK_POOL/busy failed"
+	fi
+	(cd "$LAB/busy" && exec sleep 1000) &
+	BUSY_PID=$!
+	LAB_KILL_PIDS+=("$BUSY_PID")
+	for _ in $(seq 1 50); do
+		[ "$(readlink "/proc/$BUSY_PID/cwd")" = "$LAB/busy" ] && break
+		sleep 0.1
+	done
+	assert_eq "$LAB/busy" "$(readlink "/proc/$BUSY_PID/cwd")" \
+	    "cwd of the process keeping the pool busy"
+}
+
 # assert_exported POOL: POOL is not imported.
 assert_exported() {
 	if lab_pool_imported "$1"; then

@@ -54,6 +54,30 @@ lab_snaps() {
 	done
 }
 
+# lab_history N: snapshots s1..sN (N up to 4) of the source dataset whose
+# streams carry more than one file: s1 a.txt ("one") and a random bin/r1
+# (256 KiB); s2 a.txt changed, bin/r2 (64 KiB) and c/d.txt added; s3
+# a.txt changed, bin/r1 removed, bin/r3 (512 KiB) added; s4 a.txt
+# changed.
+lab_history() {
+	lab_write a.txt one
+	lab_write_random bin/r1 256
+	lab_snap s1
+	[ "$1" -ge 2 ] || return 0
+	lab_write a.txt two
+	lab_write_random bin/r2 64
+	lab_write c/d.txt deep
+	lab_snap s2
+	[ "$1" -ge 3 ] || return 0
+	lab_write a.txt three
+	lab_remove bin/r1
+	lab_write_random bin/r3 512
+	lab_snap s3
+	[ "$1" -ge 4 ] || return 0
+	lab_write a.txt four
+	lab_snap s4
+}
+
 lab_guid() {
 	zfs get -Hp -o value guid "$1" 2>/dev/null
 }

@@ -193,31 +193,21 @@ lab_nncp_relay() {
 	rm -rf "$dir"
 }
 
-# lab_nncp_stick [-l LABEL] [-o UID] IMG: make an ext4 stick image IMG
-# (label $STICK_LABEL) and let the spooler write its packets for backupsvr
-# onto it (nncp-xfer -tx -mkdir -node backupsvr STICK/nncp).  The stick's
-# files are then given to UID (default $NNCP_FOREIGN_UID), as when another
-# machine's NNCP user wrote them.  The image is left detached; sets
-# STICK_IMG and STICK_PACKETS (how many packets are on it).
+# lab_nncp_stick [-l LABEL] [-s MIB] IMG: make an ext4 stick image IMG
+# (label $STICK_LABEL, 32 MiB; the options as for lab_stick_image) and
+# let the spooler write its packets for backupsvr onto it (nncp-xfer -tx
+# -mkdir -node backupsvr STICK/nncp).  The stick's files are then given to
+# $NNCP_FOREIGN_UID, as when another machine's NNCP user wrote them.  The
+# image is left detached; sets STICK_IMG and STICK_PACKETS (how many
+# packets are on it).
 lab_nncp_stick() {
-	local OPTIND opt label=$STICK_LABEL owner=$NNCP_FOREIGN_UID img mnt
+	local img=${!#} mnt=$LAB/stickw
 
-	while getopts 'l:o:' opt; do
-		case $opt in
-		l) label=$OPTARG ;;
-		o) owner=$OPTARG ;;
-		*) lab_die "lab_nncp_stick: bad option" ;;
-		esac
-	done
-	shift $((OPTIND - 1))
-	img=$1
-	truncate -s 32M "$img"
-	mkfs.ext4 -q -L "$label" "$img" || lab_die "mkfs.ext4 $img failed"
+	lab_stick_image "$@"
 	lab_media_attach "$img"
-	mnt=$LAB/stickw
 	mkdir -p "$mnt"
 	mount "$LAB_DEV" "$mnt" || lab_die "mount $LAB_DEV failed"
-	lab_nncp_fill "$mnt" "$owner"
+	lab_nncp_fill "$mnt" "$NNCP_FOREIGN_UID"
 	umount "$mnt" || lab_die "umount $mnt failed"
 	rmdir "$mnt"
 	lab_media_detach "$LAB_DEV"
@@ -237,20 +227,22 @@ lab_nncp_fill() {
 	chown -R "$2:$2" "$1/nncp"
 }
 
-# lab_stick_image [-l LABEL] [-t TYPE] IMG: a plain filesystem image
-# without NNCP folder (mkfs.TYPE, default ext4), detached.
+# lab_stick_image [-l LABEL] [-t TYPE] [-s MIB] IMG: a plain filesystem
+# image without NNCP folder (mkfs.TYPE, default ext4, label
+# $STICK_LABEL, 32 MiB), detached.
 lab_stick_image() {
-	local OPTIND opt label=$STICK_LABEL type=ext4
+	local OPTIND opt label=$STICK_LABEL type=ext4 size=32
 
-	while getopts 'l:t:' opt; do
+	while getopts 'l:t:s:' opt; do
 		case $opt in
 		l) label=$OPTARG ;;
 		t) type=$OPTARG ;;
+		s) size=$OPTARG ;;
 		*) lab_die "lab_stick_image: bad option" ;;
 		esac
 	done
 	shift $((OPTIND - 1))
-	truncate -s 32M "$1"
+	truncate -s "${size}M" "$1"
 	"mkfs.$type" -q -L "$label" "$1" >>"$LAB/logs/mkfs.log" 2>&1 ||
 	    lab_die "mkfs.$type $1 failed"
 }

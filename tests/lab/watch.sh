@@ -50,6 +50,26 @@ lab_watch_stop() {
 	return 0
 }
 
+# lab_watch_term: a clean stop: SIGTERM to the daemon of lab_watch_start;
+# it must exit 0 within 10 s (lab_watch_stop, for the cleanup, only makes
+# sure it is gone).
+lab_watch_term() {
+	local pid=$LAB_WATCH_PID rc=0
+
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		lab_fail "the watch daemon did not stop within 10 s of SIGTERM"
+	fi
+	wait "$pid" || rc=$?
+	LAB_WATCH_PID=
+	assert_eq 0 "$rc" "exit status of the watch daemon after SIGTERM"
+}
+
 # lab_watch_wait LABEL COUNT [SECONDS]: wait (default 60 s) until runs.log
 # has COUNT runs for LABEL and the daemon has no handle child running (so
 # the light and the beeps are done).

@@ -381,6 +381,15 @@ vm_wait_exit() {
 	wait "$VM_TPID" || true
 	VM_PID=
 	VM_TPID=
+	vm_guest_output "$n"
+}
+
+# vm_guest_output N: VM_RC from boot N's exit status file (empty when
+# the guest's script did not finish), and that boot's guest output,
+# printed.
+vm_guest_output() {
+	local n=$1
+
 	VM_RC=
 	[ ! -f "$VM_SHARE/rc.$n" ] || VM_RC=$(cat "$VM_SHARE/rc.$n")
 	printf -- '--- guest output, boot %s (exit status %s, %s s):\n' \
@@ -389,10 +398,15 @@ vm_wait_exit() {
 	printf -- '--- end of guest output\n'
 }
 
+# vm_rc_ok N: boot N's guest script finished and exited 0 (VM_RC).
+vm_rc_ok() {
+	[ -n "$VM_RC" ] || vm_fail "the guest's script did not finish (boot $1)"
+	[ "$VM_RC" = 0 ] || vm_fail "the guest's script failed (boot $1, exit $VM_RC)"
+}
+
 vm_wait_ok() {
 	vm_wait_exit "$@"
-	[ -n "$VM_RC" ] || vm_fail "the guest's script did not finish (boot $VM_BOOTS)"
-	[ "$VM_RC" = 0 ] || vm_fail "the guest's script failed (boot $VM_BOOTS, exit $VM_RC)"
+	vm_rc_ok "$VM_BOOTS"
 }
 
 # vm_throttle ID [LIMIT=VALUE...]: make a medium (vm_plug's ID) or the
@@ -446,12 +460,6 @@ vm_finish() {
 		sleep 0.2
 	done
 	vm_kill_qemu
-	VM_RC=
-	[ ! -f "$VM_SHARE/rc.$n" ] || VM_RC=$(cat "$VM_SHARE/rc.$n")
-	printf -- '--- guest output, boot %s (exit status %s, %s s):\n' \
-	    "$n" "${VM_RC:-none}" "$((SECONDS - VM_BOOT_T0))"
-	cat "$VM_SHARE/out.$n.log" 2>/dev/null || true
-	printf -- '--- end of guest output\n'
-	[ -n "$VM_RC" ] || vm_fail "the guest's script did not finish (boot $n)"
-	[ "$VM_RC" = 0 ] || vm_fail "the guest's script failed (boot $n, exit $VM_RC)"
+	vm_guest_output "$n"
+	vm_rc_ok "$n"
 }

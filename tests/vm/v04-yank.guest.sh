@@ -37,6 +37,25 @@ light_stays() {
 	box_light_is "$1" || guest_fail "the light went from $1 to '$(box_light)' ($(box_states "$3" | tr '\n' ' '))"
 }
 
+# disk_pulled MARK COMMAND WHEN: a backup disk was pulled just now (WHEN,
+# in words) during the run of MARK.  The run must end without "safe", as
+# needs-reboot where COMMAND (in words) outlived its timeout, else as
+# needs-reboot or error, and the light must stay so; the result is
+# noted.  Sets OUT to the run's outcome.
+disk_pulled() {
+	local mark=$1 cmd=$2 when=$3 t0=$SECONDS
+
+	box_wait_runs "$mark" 1 "$DEADLINE"
+	OUT=$(box_runs "$mark" | box_outcomes)
+	never_safe "$mark"
+	if hung "$mark"; then
+		guest_eq "the outcome once $cmd outlived its timeout" needs-reboot "$OUT"
+	fi
+	[ "$OUT" = needs-reboot ] || [ "$OUT" = error ] || guest_fail "outcome $OUT for the disk pulled $when"
+	light_stays "$OUT" 5 "$mark"
+	result "$mark" "outcome $OUT after $((SECONDS - t0)) s; light $(box_light); states $(box_states "$mark" | tr '\n' ' '); beeps $(box_beeps "$mark")"
+}
+
 STEPS=" $1 "
 wants() {
 	case $STEPS in *" $1 "*) return 0 ;; esac
@@ -66,25 +85,14 @@ step_stick() {
 
 # --- bakdisk1 pulled while zfs receive writes to it
 step_recv() {
-	local t0 out
-
 	box_mark recv
 	guest_step plug-bak1 600
 	box_wait_proc 300 "zfs receive into bakdisk1" 'zfs receive .*bakdisk1/'
 	sleep 2
 	pgrep -f 'zfs receive .*bakdisk1/' >/dev/null || guest_fail "the receive ended before the pull"
 	guest_step pull-bak1
-	t0=$SECONDS
-	box_wait_runs recv 1 "$DEADLINE"
-	out=$(box_runs recv | box_outcomes)
-	never_safe recv
-	if hung recv; then
-		guest_eq "the outcome once a zfs command outlived its timeout" needs-reboot "$out"
-	fi
-	[ "$out" = needs-reboot ] || [ "$out" = error ] || guest_fail "outcome $out for the pulled disk"
-	light_stays "$out" 5 recv
-	result recv "outcome $out after $((SECONDS - t0)) s; light $(box_light); states $(box_states recv | tr '\n' ' '); beeps $(box_beeps recv)"
-	guest_eq "beeps for the pulled disk" "$(box_tones working) $(box_tones "$out")" "$(box_beeps recv)"
+	disk_pulled recv "a zfs command" "while zfs receive wrote to it"
+	guest_eq "beeps for the pulled disk" "$(box_tones working) $(box_tones "$OUT")" "$(box_beeps recv)"
 	guest_eq "queued files after the pull" "$QUEUED" "$(box_check_queue)"
 	box_check_no_stuck_agent
 	ps -eo pid,ppid,stat,wchan:30,args | awk '$3 ~ /^D/' | sed 's/^/    D: /'
@@ -111,22 +119,11 @@ step_stick_again() {
 
 # --- bakdisk2 pulled during its export
 step_export() {
-	local t0 out
-
 	box_mark export
 	guest_step plug-bak2 600
 	box_wait_proc 600 "zpool export of bakdisk2" 'zpool export bakdisk2'
 	guest_step pull-bak2
-	t0=$SECONDS
-	box_wait_runs export 1 "$DEADLINE"
-	out=$(box_runs export | box_outcomes)
-	never_safe export
-	if hung export; then
-		guest_eq "the outcome once zpool export outlived its timeout" needs-reboot "$out"
-	fi
-	[ "$out" = needs-reboot ] || [ "$out" = error ] || guest_fail "outcome $out for the disk pulled during its export"
-	light_stays "$out" 5 export
-	result export "outcome $out after $((SECONDS - t0)) s; light $(box_light); states $(box_states export | tr '\n' ' '); beeps $(box_beeps export)"
+	disk_pulled export "zpool export" "during its export"
 	guest_eq "queued files after the export pull" "$QUEUED" "$(box_check_queue)"
 	box_check_no_stuck_agent
 	ps -eo pid,ppid,stat,wchan:30,args | awk '$3 ~ /^D/' | sed 's/^/    D: /'

@@ -43,6 +43,22 @@ wants() {
 	return 1
 }
 
+# plug_pull STEP ID IMG LABEL [LIMIT=VALUE...]: when the guest is ready
+# for plug-STEP, plug the medium ID (slowed down by the LIMITs, as for
+# vm_throttle, if any); when it is ready for pull-STEP, pull it.
+plug_pull() {
+	local step=$1 id=$2 img=$3 label=$4
+
+	shift 4
+	vm_wait_ready "plug-$step" 900
+	vm_plug "$id" "$img" "$label"
+	[ $# = 0 ] || vm_throttle "$id" "$@"
+	vm_go "plug-$step"
+	vm_wait_ready "pull-$step" 900
+	vm_unplug "$id"
+	vm_go "pull-$step"
+}
+
 bak1=$(vm_disk bak1 512M)
 bak2=$(vm_disk bak2 512M)
 stick=$(vm_stick stick vfat NNCPSTICK1 64M)
@@ -59,42 +75,16 @@ wants stick && vm_unplug stick
 vm_go unplug-all
 
 if wants stick; then
-	vm_wait_ready plug-stick 900
-	vm_plug stick "$stick" STICK1
-	vm_throttle stick bps_rd=196608
-	vm_go plug-stick
-	vm_wait_ready pull-stick 900
-	vm_unplug stick
-	vm_go pull-stick
+	plug_pull stick stick "$stick" STICK1 bps_rd=196608
 fi
-
 if wants recv; then
-	vm_wait_ready plug-bak1 900
-	vm_plug bak1 "$bak1" BAKDISK1
-	vm_throttle bak1 bps_wr=524288
-	vm_go plug-bak1
-	vm_wait_ready pull-bak1 900
-	vm_unplug bak1
-	vm_go pull-bak1
+	plug_pull bak1 bak1 "$bak1" BAKDISK1 bps_wr=524288
 fi
-
 if wants stick-again; then
-	vm_wait_ready plug-stick-again 900
-	vm_plug stick "$stick" STICK1
-	vm_go plug-stick-again
-	vm_wait_ready pull-stick-again 900
-	vm_unplug stick
-	vm_go pull-stick-again
+	plug_pull stick-again stick "$stick" STICK1
 fi
-
 if wants export; then
-	vm_wait_ready plug-bak2 900
-	vm_plug bak2 "$bak2" BAKDISK2
-	vm_throttle bak2 bps_wr=2097152 iops_wr=10
-	vm_go plug-bak2
-	vm_wait_ready pull-bak2 900
-	vm_unplug bak2
-	vm_go pull-bak2
+	plug_pull bak2 bak2 "$bak2" BAKDISK2 bps_wr=2097152 iops_wr=10
 fi
 
 box_cut_when reboot 900
