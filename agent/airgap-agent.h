@@ -603,6 +603,8 @@ struct medium {
 struct media_event {
 	char action[16];
 	char devnode[256];
+	char disk[256];   /* the whole disk's devnode (devnode for a disk) */
+	int gone;         /* a removal: the medium is no longer there */
 	char uuid[128];
 	uint64_t diskseq;
 	int has_label;

@@ -210,9 +210,48 @@ media_monitor_fd(const struct media_monitor *mm)
 	return udev_monitor_get_fd(mm->mon);
 }
 
+/* The whole disk of D: D itself, or a partition's parent. */
+static struct udev_device *
+event_disk(struct udev_device *d)
+{
+	const char *type = udev_device_get_devtype(d);
+
+	if (type != NULL && strcmp(type, "partition") == 0)
+		return udev_device_get_parent_with_subsystem_devtype(d, "block",
+		    "disk");
+	return d;
+}
+
+/* A remove, or a change that left no filesystem label, means the
+ * medium is gone when its disk has left sysfs, is empty (a loop device
+ * detached, a card pulled from its reader: size 0) or holds another
+ * medium (another diskseq).  Otherwise the medium is still there and
+ * the event is the disk's own doing: its partitions read again, or a
+ * probe that raced a write to the labels (OpenZFS's import and export
+ * do both); taking it for a removal would handle the disk again. */
+static int
+medium_gone(struct udev_device *d, uint64_t diskseq)
+{
+	struct udev_device *disk = event_disk(d), *now;
+	const char *v;
+	int gone;
+
+	if (disk == NULL || (now = udev_device_new_from_syspath(
+	    udev_device_get_udev(d), udev_device_get_syspath(disk))) == NULL)
+		return 1;
+	v = udev_device_get_sysattr_value(now, "size");
+	gone = v == NULL || strcmp(v, "0") == 0;
+	if (!gone && diskseq != 0 &&
+	    (v = udev_device_get_sysattr_value(now, "diskseq")) != NULL)
+		gone = strtoull(v, NULL, 10) != diskseq;
+	udev_device_unref(now);
+	return gone;
+}
+
 static void
 fill_event(struct udev_device *d, struct media_event *ev)
 {
+	struct udev_device *disk;
 	const char *v;
 
 	memset(ev, 0, sizeof *ev);
@@ -228,6 +267,12 @@ fill_event(struct udev_device *d, struct media_event *ev)
 		ev->has_label = 1;
 		snprintf(ev->label, sizeof ev->label, "%s", v);
 	}
+	if ((disk = event_disk(d)) != NULL && udev_device_get_devnode(disk))
+		snprintf(ev->disk, sizeof ev->disk, "%s",
+		    udev_device_get_devnode(disk));
+	if (strcmp(ev->action, "remove") == 0 ||
+	    (strcmp(ev->action, "change") == 0 && !ev->has_label))
+		ev->gone = medium_gone(d, ev->diskseq);
 }
 
 /* Returns 1 with an event, 0 when there was nothing to read. */

@@ -20,6 +20,7 @@
 
 struct seen {
 	char devnode[256];
+	char disk[256]; /* its whole disk */
 	char key[160];
 	int ours; /* handled as a medium of ours (not "not ours") */
 };
@@ -89,16 +90,26 @@ watch_idle(struct watch *w)
 /* Only pulling one of our media changes the light: a foreign one
  * never changed it. */
 static void
-watch_forget(struct watch *w, const char *devnode)
+watch_forget(struct watch *w, const struct media_event *ev)
 {
-	struct seen *s = watch_find(w, devnode);
-	int ours;
+	int whole = ev->disk[0] != '\0' && strcmp(ev->devnode, ev->disk) == 0;
+	int ours = 0;
+	size_t i = 0;
 
-	if (s == NULL)
-		return;
-	log_info("watch: %s removed", devnode);
-	ours = s->ours;
-	*s = w->seen[--w->nseen];
+	/* A disk gone takes its partitions with it, whichever of their
+	 * events came first. */
+	while (i < w->nseen) {
+		struct seen *s = &w->seen[i];
+
+		if (strcmp(s->devnode, ev->devnode) != 0 &&
+		    !(whole && strcmp(s->disk, ev->disk) == 0)) {
+			i++;
+			continue;
+		}
+		log_info("watch: %s removed", s->devnode);
+		ours |= s->ours;
+		*s = w->seen[--w->nseen];
+	}
 	if (ours)
 		watch_idle(w);
 }
@@ -120,6 +131,7 @@ watch_remember(struct watch *w, const struct media_event *ev)
 		s = &w->seen[w->nseen++];
 	}
 	snprintf(s->devnode, sizeof s->devnode, "%s", ev->devnode);
+	snprintf(s->disk, sizeof s->disk, "%s", ev->disk);
 	snprintf(s->key, sizeof s->key, "%s", key);
 	s->ours = 0;
 	return s;
@@ -204,10 +216,14 @@ watch_event(struct watch *w, const struct media_event *ev)
 
 	/* A loop device detached, or a card pulled from its reader, gives
 	 * only a change event with no filesystem on it: that is a removal
-	 * too. */
+	 * too, when the medium is gone (media.c tells). */
 	if (strcmp(ev->action, "remove") == 0 ||
 	    (strcmp(ev->action, "change") == 0 && !ev->has_label)) {
-		watch_forget(w, ev->devnode);
+		if (ev->gone)
+			watch_forget(w, ev);
+		else
+			log_debug("watch: %s %s: the medium is still there",
+			    ev->action, ev->devnode);
 		return;
 	}
 	if ((strcmp(ev->action, "add") != 0 && strcmp(ev->action, "change") != 0) ||

@@ -7,7 +7,8 @@
 # received into the disk.  More change events for the same insertions
 # (udevadm trigger, and the ones udev makes itself when a tool closes a
 # device it wrote to) are not handled again: the insertion is known by its
-# DISKSEQ.  Pulling the stick and plugging it in again gives it a new
+# DISKSEQ; nor are remove and add events while the medium stays.
+# Pulling the stick and plugging it in again gives it a new
 # DISKSEQ, and it is handled again.  SIGTERM stops the daemon.
 
 # shellcheck source=functions.sh
@@ -63,6 +64,24 @@ lab_settle
 lab_watch_flush
 assert_eq 1 "$(lab_runs "$BAK_POOL" | wc -l)" "runs for the disk after more change events"
 assert_eq 1 "$(lab_runs "$STICK_LABEL" | wc -l)" "runs for the stick after more change events"
+
+# What a disk does of its own while it stays plugged in: OpenZFS's
+# import and export read its partitions again (remove, then add) and
+# race udev's probe of its labels (a change that shows no filesystem).
+# The medium is still there: no new runs, and the light still says
+# "safe" (the daemon did not take it for a removal).
+udevadm trigger --action=remove "$DISK_DEV" "$stick" ||
+    lab_die "udevadm trigger failed"
+lab_settle
+udevadm trigger --action=add "$DISK_DEV" "$stick" ||
+    lab_die "udevadm trigger failed"
+lab_settle
+lab_watch_flush
+assert_eq 1 "$(lab_runs "$BAK_POOL" | wc -l)" "runs for the disk after remove and add events while it stays"
+assert_eq 1 "$(lab_runs "$STICK_LABEL" | wc -l)" "runs for the stick after remove and add events while it stays"
+assert_led safe
+grep -q "watch: remove $stick: the medium is still there" "$LAB/logs/watch.log" ||
+    lab_fail "the daemon did not say the stick is still there: $(grep "$stick" "$LAB/logs/watch.log" | tail -n 5)"
 
 # Pull the stick, plug it in again: a new insertion.
 lab_media_detach "$stick"

@@ -103,12 +103,11 @@ left=$(group_left "$h")
 [ -z "$left" ] || lab_fail "processes of the stopped run are left: $left"
 lab_log "stopped run: killed $((t1 - t0)) s after it was stopped, light error"
 
-# replug: the disk "pulled" and plugged in again, as udev events (the
-# killed run may have left its pool imported: the loop device stays).
+# replug: the disk pulled and plugged in again (the killed run may have
+# left its pool imported: the loop device stays, its medium goes).
 replug() {
-	udevadm trigger --action=remove "$DISK_DEV" || lab_die "udevadm trigger remove failed"
-	lab_settle
-	udevadm trigger --action=change "$DISK_DEV" || lab_die "udevadm trigger change failed"
+	lab_media_yank "$DISK_DEV"
+	lab_media_unyank "$DISK_DEV"
 }
 
 # --- 2. frozen (state D, unkillable): needs a reboot; the daemon goes on
@@ -141,7 +140,7 @@ grep -q "watch: $other: handle exited with 3" "$AGENT_LOG" ||
 # stays, so the light goes on asking for a reboot (it used to go back to
 # idle).
 removed=$(grep -c "watch: $DISK_DEV removed" "$AGENT_LOG" || true)
-udevadm trigger --action=remove "$DISK_DEV" || lab_die "udevadm trigger remove failed"
+lab_media_yank "$DISK_DEV"
 for _ in $(seq 1 300); do
 	[ "$(grep -c "watch: $DISK_DEV removed" "$AGENT_LOG")" -gt "$removed" ] && break
 	sleep 0.1
@@ -160,8 +159,7 @@ lab_media_detach "$other"
 
 # --- 3. a longer deadline: the disk as usual
 lab_watch_stop
-udevadm trigger --action=change "$DISK_DEV" || lab_die "udevadm trigger change failed"
-lab_settle
+lab_media_unyank "$DISK_DEV"
 sed -i 's/handle = 8;/handle = 600;/' "$CONF"
 lab_watch_start
 lab_watch_wait "$pool" 3 120

@@ -65,6 +65,32 @@ lab_media_attach() {
 	lab_settle
 }
 
+# lab_media_yank DEV: pull the medium of loop device DEV while something
+# still holds it open (a hung pool: losetup -d would wait for the last
+# close), as a card pulled from its reader: its image is set aside, the
+# loop device shrinks to nothing (LOOP_SET_CAPACITY) and the kernel says
+# so with a change event.  lab_media_unyank DEV plugs it in again.
+lab_media_yank() {
+	local img
+
+	img=$(losetup -n -O BACK-FILE "$1") || lab_die "no loop device $1"
+	cp --sparse=always "$img" "$img.yanked" || lab_die "cannot set $img aside"
+	truncate -s 0 "$img"
+	losetup -c "$1" || lab_die "losetup -c $1 failed"
+	lab_settle
+}
+
+lab_media_unyank() {
+	local img
+
+	img=$(losetup -n -O BACK-FILE "$1") || lab_die "no loop device $1"
+	# Into the same file: the loop device holds its inode.
+	cp --sparse=always "$img.yanked" "$img" || lab_die "cannot put $img back"
+	rm -f "$img.yanked"
+	losetup -c "$1" || lab_die "losetup -c $1 failed"
+	lab_settle
+}
+
 # lab_media_detach DEV: detach the loop device DEV ("pulling the medium").
 lab_media_detach() {
 	local dev=$1 i
