@@ -48,7 +48,7 @@ static const char *const default_receive[] = { "-u", "-o", "readonly=on",
 	"-x", "mountpoint", NULL };
 static const char *const default_create[] = { "-o", "mountpoint=none", NULL };
 static const char *const default_nncp_configs[] = { "/etc/nncp/nncp.hjson", NULL };
-static const char *const default_leds[] = { "/sys/class/leds/input0::scrolllock",
+static const char *const default_leds[] = { "/sys/class/leds/input*::scrolllock",
 	NULL };
 static const char *const no_strings[] = { NULL };
 

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <linux/input.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,25 @@ led_set(const char *dir, const struct pattern *p)
 	sysfs_write(dir, "brightness", v);
 }
 
+/* Every LED folder PATTERN names: a path, or a glob(7) pattern such as
+ * /sys/class/leds/input*::scrolllock, since the kernel numbers input
+ * devices anew at each boot, in the order it finds them. */
+static void
+leds_set(const char *pattern, const struct pattern *p)
+{
+	glob_t g;
+	size_t i;
+
+	if (glob(pattern, 0, NULL, &g) != 0) {
+		log_warnx("indicator: no LED at %s", pattern);
+		globfree(&g);
+		return;
+	}
+	for (i = 0; i < g.gl_pathc; i++)
+		led_set(g.gl_pathv[i], p);
+	globfree(&g);
+}
+
 static int
 tone_event(int fd, int hz)
 {
@@ -201,7 +221,7 @@ indicator_set(const struct config *cfg, enum indicator_state s,
 	    message ? message : "");
 	if (!p->keep_led) {
 		for (i = 0; cfg->leds[i] != NULL; i++)
-			led_set(cfg->leds[i], p);
+			leds_set(cfg->leds[i], p);
 		state_light_write(cfg, p->name, message);
 	}
 	if (cfg->console)

@@ -22,7 +22,8 @@ lab_indicators() {
 
 # lab_appliance_config [HOSTSPEC...]: lab_config plus the appliance keys:
 # mount_dir, nncp (backupsvr's config), media with the lab's labels,
-# status (the fake LED and beeper), short timeouts.
+# status (the fake LED, named by a glob pattern as the shipped default
+# names the keyboard's, and the beeper), short timeouts.
 lab_appliance_config() {
 	local bin_dir
 
@@ -44,7 +45,7 @@ media = (
   { label = "bakdisk${LAB_TAG}*"; role = "backup"; power_off = [ ]; }
 );
 status = {
-  leds = [ "$LED" ];
+  leds = [ "$LAB/led/scroll*" ];
   beeper = "$BEEPER";
   console = false;
 };
