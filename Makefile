@@ -108,9 +108,10 @@ check-valgrind: deps
 	UNIT_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 		--errors-for-leak-kinds=definite" tests/run unit/
 
-# The kill -9 storm: 20 kills of the agent mid-receive.  Not in make
+# The kill -9 storm: 100 kills of the agent mid-receive.  Not in make
 # check: under such a storm zfs-fuse's FUSE side has been seen to hang,
-# which would stall every scenario after it.
+# which would stall every scenario after it.  Then all of the guest
+# suite's pulls and 24 power cuts (make check runs a share of them).
 check-stress: deps
 	$(MAKE) all
 	LF_KILLS=100 bash tests/t51-fault-kill-agent.sh

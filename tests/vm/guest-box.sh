@@ -58,7 +58,6 @@ BOX_SENT=$BOX_LAP/sent
 BOX_STATE=/var/lib/airgap-agent
 BOX_CONF=/etc/airgap-agent.conf
 BOX_INCOMING=/var/local/nncp-incoming
-BOX_LED=/sys/class/leds/input0::scrolllock
 BOX_DS=simplesnap/laptop/lap/home
 BOX_QN=
 BOX_LAP_FPR=
@@ -369,13 +368,16 @@ box_beeps() {
 	} END { print "" }' /sys/kernel/tracing/trace
 }
 
+# box_light: the keyboard's scroll-lock LED as sysfs shows it (its
+# input number is the kernel's choice at each boot).
 box_light() {
-	local trig
+	local trig leds=(/sys/class/leds/input*::scrolllock)
+	local led=${leds[0]}
 
-	trig=$(sed -n 's/.*\[\([^]]*\)\].*/\1/p' "$BOX_LED/trigger")
+	trig=$(sed -n 's/.*\[\([^]]*\)\].*/\1/p' "$led/trigger")
 	case $trig in
-	timer) echo "blink $(cat "$BOX_LED/delay_on")/$(cat "$BOX_LED/delay_off")" ;;
-	none) if [ "$(cat "$BOX_LED/brightness")" -gt 0 ]; then echo on; else echo off; fi ;;
+	timer) echo "blink $(cat "$led/delay_on")/$(cat "$led/delay_off")" ;;
+	none) if [ "$(cat "$led/brightness")" -gt 0 ]; then echo on; else echo off; fi ;;
 	*) echo "$trig" ;;
 	esac
 }
@@ -469,6 +471,19 @@ box_snaps() {
 box_runs_this_boot() {
 	awk -F '\t' -v b="$(awk '$1 == "btime" { print $2 }' /proc/stat)" \
 	    '$1 >= b' "$BOX_STATE/runs.log" 2>/dev/null
+}
+
+# box_check_handled_once N: the daemon handed media over N times this
+# boot, no more: the events a disk makes of its own while it stays
+# plugged in (OpenZFS's import and export) are not taken for a pull and
+# a new insertion, and no run is still going.
+box_check_handled_once() {
+	local n
+
+	n=$(journalctl -b -u airgap-agent -o cat --no-pager | grep -c 'watch: handing .* over' || true)
+	guest_eq "media handed over this boot" "$1" "$n"
+	! pgrep -af 'airgap-agent .*handle ' ||
+	    guest_fail "a handle run is going though the media were not touched"
 }
 
 box_count_runs_this_boot() {

@@ -140,12 +140,11 @@ nncp_cfg spooler "$L/nncp/spooler.hjson" "$(neigh laptop; neigh backupsvr)
 runuser -u nncp -- nncp-stat -cfg /etc/nncp/nncp.hjson >/dev/null
 
 # --- the agent's configuration, as docs/appliance.md step 5 says: the
-# laptop's signer, the two example media entries taken out of comments,
-# the LED this box has
+# laptop's signer, the two example media entries taken out of comments
+# (the shipped LED pattern finds the keyboard's LED whatever its number)
 conf=/etc/airgap-agent.conf
 sed -i -e "s/0123456789ABCDEF0123456789ABCDEF01234567/$LFPR/" \
-    -e '/^media = (/,/^);/s/^#\( \)/\1/' \
-    -e "s|/sys/class/leds/input0::scrolllock|$LED|" "$conf"
+    -e '/^media = (/,/^);/s/^#\( \)/\1/' "$conf"
 airgap-agent check >"$L/check.out" 2>&1 || {
 	cat "$L/check.out"
 	guest_fail "airgap-agent check refused the configuration"

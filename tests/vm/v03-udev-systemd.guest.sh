@@ -79,9 +79,7 @@ fi
 
 zpool list >/dev/null
 systemctl stop "$UNIT"
-leds=(/sys/class/leds/input*::scrolllock)
-sed -i -e '/^media = (/,/^);/s/^#\( \)/\1/' \
-    -e "s|/sys/class/leds/input0::scrolllock|${leds[0]}|" /etc/airgap-agent.conf
+sed -i -e '/^media = (/,/^);/s/^#\( \)/\1/' /etc/airgap-agent.conf
 airgap-agent check >/run/check.out 2>&1 || {
 	cat /run/check.out
 	guest_fail "airgap-agent check refused the configuration"

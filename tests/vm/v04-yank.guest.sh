@@ -179,6 +179,7 @@ boot2() {
 	guest_eq "queued files once both disks have them" 0 "$(box_check_queue)"
 	guest_eq "ledger lines" 0 "$(wc -l <"$BOX_STATE/ledger")"
 	box_check_no_stuck_agent
+	box_check_handled_once 2
 }
 
 case $VM_BOOT in

@@ -186,6 +186,7 @@ check() {
 	fi
 	left=$(lost_check)
 	box_check_no_stuck_agent
+	box_check_handled_once 1
 	result "cut-$i" "after the cut: $medium handled in $((SECONDS - t0)) s, outcome $out, light $(box_light); $has; $queued queued, $left left the queue, 0 lost"
 	box_mark "unplug-$i"
 	guest_step "unplug-$i"

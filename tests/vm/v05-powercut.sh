@@ -24,11 +24,12 @@
 #   stick:stick:toss         while nncp-toss runs
 # Media are slowed down with QEMU's I/O limits (and the root disk's
 # writes for the ledger and quarantine points) so that the cut lands in
-# the step it is aimed at.  make check runs one cut, in the ledger update
-# that follows a receive (the receive committed, the queue and the
-# ledger not yet told: the case that could receive twice or lose a
-# file); make check-stress runs VM_STRESS's 24; V05_POINTS="POINT..."
-# picks others.
+# the step it is aimed at.  make check runs three cuts: in the ledger
+# update that follows a receive (the receive committed, the queue and
+# the ledger not yet told: the case that could receive twice or lose a
+# file), one second into a receive, and just after a forged file was
+# moved into quarantine; make check-stress runs VM_STRESS's 24;
+# V05_POINTS="POINT..." picks others.
 # shellcheck source=tests/vm/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/vm/lib-box.sh
@@ -49,7 +50,7 @@ elif [ -n "${VM_STRESS:-}" ]; then
 		    "stick:stick:toss" "quarantine:bakdisk$o:moved")
 	done
 else
-	points=(ledger:bakdisk1:tmp)
+	points=(ledger:bakdisk1:tmp recv:bakdisk2:1 quarantine:bakdisk1:moved)
 fi
 
 declare -A image serial
