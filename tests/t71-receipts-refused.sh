@@ -13,9 +13,12 @@
 # (exit 2, "blocked"): nothing is destroyed.
 #
 # Two disks under one name (a disk made anew under an old disk's pool
-# name), in receipts signed by backupsvr's key: the old one, last seen 40
-# days ago, blocks reaping; seen again with day 1 as its newest, it keeps
-# day 1; listed in AIRGAP_REAP_RETIRED, it counts no more and day 1 goes.
+# name; guids that differ in the last digit), in receipts signed by
+# backupsvr's key: the old one, last seen 40 days ago, blocks reaping
+# unless AIRGAP_REAP_RETIRED lists it; seen again with day 1 as its
+# newest, it keeps day 1, retired or not.  Receipts signed by that key
+# but not well-formed (a time bash would run as a command, a date ten
+# days ahead) are refused, and not read when planted.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -101,9 +104,11 @@ grep -q "disk $poolC: never seen by the backup server: reaping is blocked" "$LAB
 assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the blocked reap"
 
 # twin FILE SEEN SNAP: the genuine text with rotation A alone, made a
-# second later, and a second disk named A (guid $old) last seen at SEEN
-# holding SNAP as its newest, clear-signed with backupsvr's key.
-old=1234567890123456789
+# second later, and a second disk named A last seen at SEEN holding SNAP
+# as its newest, clear-signed with backupsvr's key.  Its guid ($old)
+# differs from A's in the last digit only: as numbers (awk compares
+# numeric-looking fields as doubles) the two would be one disk.
+old=${guidA%?}$(((${guidA: -1} + 1) % 10))
 read -r -a snaps <<<"$own"
 twin() {
 	local made head
@@ -127,22 +132,61 @@ reap() {
 	AIRGAP_QUEUE_CONF=$SENDER_CONF "$REAP" "${@:2}" >"$log" 2>&1 || rc=$?
 	assert_eq "$1" "$rc" "exit status of airgap-reap ${*:2} ($(cat "$log"))"
 }
+# The second A, last seen 40 days ago, blocks; retired, it counts no more.
 twin twin-old.asc $(($(date +%s) - 40 * 86400)) "${snaps[1]}"
 reap reap-twin-old.txt 2
 grep -q "disk $poolA ($old): last seen by the backup server 40 day(s) ago" "$LAB/logs/reap-twin-old.txt" ||
     lab_fail "airgap-reap does not say the old disk named A blocks it: $(cat "$LAB/logs/reap-twin-old.txt")"
-grep -q "disk $poolA: 2 disks have that name" "$LAB/logs/reap-twin-old.txt" ||
+grep -q "disk $poolA: 2 disks have that name: .*$old" "$LAB/logs/reap-twin-old.txt" ||
     lab_fail "airgap-reap does not say two disks are named A: $(cat "$LAB/logs/reap-twin-old.txt")"
 assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the reap the old disk blocked"
+AIRGAP_REAP_RETIRED=$old reap reap-retired-old.txt 0 --dry-run
+grep -qx "would destroy $LAP_FS@${snaps[0]}: every disk has gone past it" "$LAB/logs/reap-retired-old.txt" ||
+    lab_fail "with the old A retired, day 1 is not reapable: $(cat "$LAB/logs/reap-retired-old.txt")"
 
+# Seen again with day 1 as its newest: day 1 stays, retired or not (a
+# retired disk seen within AIRGAP_REAP_MAX_AGE still counts).
 twin twin-new.asc "$(date +%s)" "${snaps[0]}"
 reap reap-twin-new.txt 0 --dry-run
 grep -qx "keep $LAP_FS@${snaps[0]}: newest on $poolA" "$LAB/logs/reap-twin-new.txt" ||
     lab_fail "airgap-reap does not keep day 1, the second A's newest: $(cat "$LAB/logs/reap-twin-new.txt")"
 grep -q '^would destroy' "$LAB/logs/reap-twin-new.txt" &&
     lab_fail "airgap-reap would destroy what the second A needs: $(cat "$LAB/logs/reap-twin-new.txt")"
+AIRGAP_REAP_RETIRED=$old reap reap-retired-new.txt 0
+grep -q "disk $poolA ($old): listed in AIRGAP_REAP_RETIRED but seen by the backup server 0 day(s) ago: it still counts" \
+    "$LAB/logs/reap-retired-new.txt" ||
+    lab_fail "airgap-reap does not say the retired disk still counts: $(cat "$LAB/logs/reap-retired-new.txt")"
+assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the reap with a retired disk seen today"
 
-AIRGAP_REAP_RETIRED=$old reap reap-retired.txt 0
-assert_eq "${snaps[1]}" "$(rcpt_own_snaps)" "snapshots after the reap with the second A retired"
+# Signed by backupsvr's key but not well-formed: a time that bash's
+# arithmetic would run as a command, and a receipt dated ten days ahead.
+# Refused as they come, and not read when planted in the folder.
+hostile() {
+	awk -F'\t' -v h="$2" -v m="$3" '
+	    $1 == "made" { print "made\t" m; next }
+	    $1 == "disk" { print; print h; next }
+	    { print }' "$LAB/unsigned.txt" >"$LAB/$1.txt"
+	gpg --homedir "$G_BSVR" --batch --clearsign -o "$LAB/$1" "$LAB/$1.txt" ||
+	    lab_die "cannot sign $1 with backupsvr's key"
+	receipt "$1"
+	assert_eq 1 "$RC" "exit status of airgap-receipt for $1"
+	grep -q 'refused: not a well-formed receipt' "$LAB/logs/receipt-$1.log" ||
+	    lab_fail "airgap-receipt does not say why it refused $1: $(cat "$LAB/logs/receipt-$1.log")"
+}
+now=$(date +%s)
+hostile inject.asc "$(printf 'disk\t%s\t%s\t%s' "$poolA" 77 "x[\$(touch $LAB/pwned)0]")" "$now"
+hostile ahead.asc "$(printf 'disk\t%s\t%s\t%s' "$poolA" 78 "$now")" $((now + 10 * 86400))
+if [ -e "$RECEIPTS/77.receipt" ] || [ -e "$RECEIPTS/78.receipt" ]; then
+	lab_fail "a refused receipt was kept: $(ls "$RECEIPTS")"
+fi
+cp "$LAB/inject.asc" "$RECEIPTS/77.asc"
+cp "$LAB/ahead.asc" "$RECEIPTS/78.asc"
+AIRGAP_REAP_RETIRED=$old reap reap-planted-hostile.txt 0 --dry-run
+for g in 77 78; do
+	grep -q "disk $g: the kept receipt does not verify" "$LAB/logs/reap-planted-hostile.txt" ||
+	    lab_fail "airgap-reap read the planted receipt $g: $(cat "$LAB/logs/reap-planted-hostile.txt")"
+done
+[ ! -e "$LAB/pwned" ] || lab_fail "a field of a receipt was run as a command"
+assert_eq "$own" "$(rcpt_own_snaps)" "snapshots after the hostile receipts"
 
 lab_pass
