@@ -181,16 +181,10 @@ rot_import() {
 	    lab_fail "zpool import ${ROT_GUID[$1]} (${ROT_POOL[$1]}) failed"
 }
 
-# rot_export X: export disk X's pool again; zfs-fuse may call a pool busy
-# for a moment after clones were mounted: retry.
+# rot_export X: export disk X's pool again.
 rot_export() {
 	rot_imported "$1" || return 0
-	for _ in $(seq 1 40); do
-		zpool export "${ROT_POOL[$1]}" >>"$LAB/logs/zpool.log" 2>&1 &&
-		    return 0
-		sleep 0.25
-	done
-	lab_fail "zpool export ${ROT_POOL[$1]} keeps failing"
+	lab_pool_export "${ROT_POOL[$1]}"
 }
 
 # rot_unplug X: export (if imported) and detach disk X's loop device.

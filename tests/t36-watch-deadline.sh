@@ -168,6 +168,6 @@ assert_led safe
 assert_exported "$pool"
 lab_bakdisk_import
 assert_received s1
-zpool export "$pool"
+lab_pool_export "$pool"
 assert_not_queued "$n1"
 lab_pass

@@ -85,11 +85,8 @@ pool_up() {
 
 pool_down() {
 	[ "$MINE" = 1 ] || return 0
-	for _ in $(seq 1 20); do
-		zpool export "$BAK_POOL" 2>>"$LAB/logs/zpool.log" && { MINE=0; return 0; }
-		sleep 0.3
-	done
-	lab_die "cannot export $BAK_POOL again after looking at it"
+	lab_pool_export "$BAK_POOL"
+	MINE=0
 }
 
 has_snap() {

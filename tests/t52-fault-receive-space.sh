@@ -82,7 +82,7 @@ else
 	assert_eq "$STORE_ROOT@s1" "$(cut -d' ' -f1 <<<"$snaps")" "snapshots after the kill"
 	after_kill="the zfs-fuse daemon finished the verified stream"
 fi
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 lab_agent handle "$DISK_DEV"
 assert_exit 0
 assert_outcome "$n1" "received|duplicate"
@@ -90,7 +90,7 @@ o1=$(lab_outcome "$n1")
 assert_led safe
 lab_bakdisk_import
 assert_received s1
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 lf_result "receiver killed: 1 kill of zfs receive mid-stream, 1 file, $b1 bytes, outcome failed, file kept ($after_kill), next run: $o1, light error then safe, lost 0"
 
 # --- 2. the pool fills up
@@ -104,7 +104,7 @@ sum2=$(sha256sum <"$QF")
 target=$small/simplesnap/laptop/$LAP_FS
 zpool import -o cachefile=none "$DISK_GUID"
 free=$(zfs get -Hp -o value available "$small")
-zpool export "$small"
+lab_pool_export "$small"
 [ "$b2" -gt "$free" ] || lab_die "the stream ($b2 bytes) fits into $small ($free bytes free)"
 lf_reset_light
 lab_agent handle "$DISK_DEV"
@@ -117,7 +117,7 @@ reason2=$(awk -F'\t' -v n="laptop/$n2" '$1 == n { print $5 }' "$(lab_report_file
 zpool import -o cachefile=none "$DISK_GUID"
 no_partial "$small" "$target" "pool full"
 assert_no_snapshots "$small"
-zpool export "$small"
+lab_pool_export "$small"
 assert_eq "$sum2" "$(sha256sum <"$QF")" "checksum of $n2, still queued"
 lf_result "pool full: $small with $free bytes free, 1 file, $b2 bytes, outcome failed ($reason2), no partial dataset, light error, lost 0"
 
@@ -140,7 +140,7 @@ grep -q "less than min_free_mb" "$AGENT_LOG" ||
 zpool import -o cachefile=none "$DISK_GUID"
 assert_no_snapshots "$small"
 assert_absent "$target"
-zpool export "$small"
+lab_pool_export "$small"
 assert_queued "$n2"
 lost2=0
 [ "$sum2" = "$(sha256sum <"$QF")" ] || lost2=1

@@ -88,7 +88,7 @@ conserve() {
 		else
 			lab_bakdisk_import
 			snaps=$(lf_snaps "$BAK_POOL")
-			zpool export "$BAK_POOL"
+			lab_pool_export "$BAK_POOL"
 		fi
 	fi
 	for f in "${FILES[@]}"; do

@@ -105,7 +105,7 @@ assert_led safe
 assert_exported "$BAK_POOL"
 lab_bakdisk_import
 assert_received s1
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 lf_result "stale lock: 1 kill -9 mid-receive, the next run took the lock at once and finished in $((t1 - t0)) s ($o1), 1 file, $b1 bytes, lost 0"
 
 # --- 2. stale mount
@@ -156,7 +156,7 @@ lab_bakdisk_import
 assert_received s2
 
 lf_result "stale mount: 1 kill -9 after the mount; the next run: $second (coped: $coped); after unmounting by hand: safe, 1 file, $(stat -c %s "$LAB/sent/$n2") bytes, lost 0"
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 lab_media_detach "$stick"
 
 # --- 3. killed while the NNCP folder belongs to the NNCP user

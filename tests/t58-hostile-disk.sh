@@ -43,7 +43,7 @@ lf_hostile_pool "$H"
 zfs create -o mountpoint="$EVIL_ETC" "$H/e1"
 zfs create -o mountpoint="$LAB/evil" "$H/e2"
 zfs create -o mountpoint="$LAB/evil-store" "$H/simplesnap"
-zpool export "$H" || lab_die "zpool export $H failed"
+lab_pool_export "$H"
 lab_udev_wait_pool "$hdev" "$H" "$hguid"
 
 lab_queue s1
@@ -68,7 +68,7 @@ done
 zpool import -o cachefile=none -R "$LAB/chk" "$hguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import $H to look at it"
 STORE_ROOT=$H/simplesnap/laptop/$LAP_FS
 assert_guid s1
-zpool export "$H"
+lab_pool_export "$H"
 lf_result "hostile mountpoints: $LF_NMOUNTS datasets mounted during the run with import_args -R ALTROOT, $LF_NOUTSIDE of them outside it; 1 file, $b1 bytes, received, pool exported, lost 0"
 
 # --- 2. an ext4 filesystem with a backup label
@@ -112,7 +112,7 @@ assert_queued "$n2"
 assert_no_snapshots "$same"
 grep -q "another pool called $same is imported already" "$AGENT_LOG" ||
     lab_fail "the log does not say why the second disk was refused"
-zpool export "$same"
+lab_pool_export "$same"
 lab_agent handle "$bdev"
 assert_exit 0
 assert_led safe
@@ -121,10 +121,10 @@ assert_exported "$same"
 zpool import -o cachefile=none -R "$LAB/chk" "$bguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import the second $same"
 STORE_ROOT=$same/simplesnap/laptop/$LAP_FS
 assert_guid s2
-zpool export "$same"
+lab_pool_export "$same"
 zpool import -o cachefile=none -R "$LAB/chk" "$aguid" >>"$LAB/logs/zpool.log" 2>&1 || lab_fail "cannot import the first $same"
 assert_no_snapshots "$same"
-zpool export "$same"
+lab_pool_export "$same"
 [ ! -e "$STATE/disks/$aguid" ] || lf_bug "the first $same has a disk record, yet it was never handled"
 grep -qx "guid=$bguid" "$STATE/disks/$bguid" || lab_fail "no disk record for the second $same"
 lf_result "same pool name, two guids: the second refused while the first is imported (exit 1, error light, nothing received); then imported by its own guid and received the stream, the first untouched; 1 file, $b2 bytes, lost 0"

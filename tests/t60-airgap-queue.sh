@@ -223,7 +223,7 @@ lab_bakdisk_import
 assert_received s1
 assert_received s2
 assert_absent "$STORE_ROOT@s3"
-zpool export "$BAK_POOL" || lab_die "zpool export $BAK_POOL failed"
+lab_pool_export "$BAK_POOL"
 lab_settle
 
 # The next good run sends s3 whole.

@@ -75,7 +75,7 @@ lab_bakdisk_import
 assert_absent "$BAK_POOL/airgap-agent:browse"
 assert_received s1
 assert_received s2
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 
 # --- 3. a stream onto a stick, received on the laptop side
 lab_stick_image "$LAB/restore-stick.img"

@@ -97,6 +97,6 @@ touch "$LAB/rebuilt/home/writable" || lab_fail "the rebuilt laptop is not writab
 for ds in "" /home /home/docs /etc; do
 	[ -n "$(lab_guid "$STORE_ROOT$ds@s2")" ] || lab_fail "$STORE_ROOT$ds@s2 went missing"
 done
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 
 lab_pass

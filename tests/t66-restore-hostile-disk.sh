@@ -47,7 +47,7 @@ zfs set setuid=on "$BAK_POOL"
 zfs set exec=on "$BAK_POOL"
 zfs set devices=on "$BAK_POOL"
 zfs create -o mountpoint=none "$BAK_POOL/airgap-agent:browse" || lab_die "zfs create the trap"
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 
 # --- 1. list
 lab_agent restore list "$BAK_POOL"
@@ -71,7 +71,7 @@ lab_bakdisk_import
 zfs list -H -o name "$BAK_POOL/airgap-agent:browse" >/dev/null ||
     lab_fail "restore close destroyed a dataset it did not make"
 zfs destroy "$BAK_POOL/airgap-agent:browse"
-zpool export "$BAK_POOL"
+lab_pool_export "$BAK_POOL"
 
 # --- 3. the hostile dataset, browsed
 lab_agent restore open "$BAK_POOL" laptop/evil@e1

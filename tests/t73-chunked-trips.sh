@@ -133,6 +133,6 @@ left=$(find "$NNCP_BSVR_DIR" "$INCOMING/laptop" ! -user "$NNCP_USER" | head -n 5
 lab_bakdisk_import
 assert_received s1
 assert_received s2
-zpool export "$BAK_POOL" || lab_fail "zpool export $BAK_POOL failed"
+lab_pool_export "$BAK_POOL"
 
 lab_pass

@@ -21,7 +21,7 @@ lab_bakdisk() {
 	    lab_die "cannot read the guid of $name"
 	LAB_DISK_POOLS+=("$name $DISK_GUID")
 	assert_not_cached "$name"
-	zpool export "$name" || lab_die "zpool export $name failed"
+	lab_pool_export "$name"
 	lab_udev_wait_pool "$DISK_DEV" "$name" "$DISK_GUID"
 	# shellcheck disable=SC2034 # for the scenario scripts
 	DISK_IMG=$img
@@ -52,6 +52,18 @@ lab_udev_wait_pool() {
 lab_bakdisk_import() {
 	zpool import -o cachefile=none "$DISK_GUID" >>"$LAB/logs/zpool.log" 2>&1 ||
 	    lab_fail "zpool import $DISK_GUID ($BAK_POOL) failed"
+}
+
+# lab_pool_export POOL: export POOL after looking at it.  zfs-fuse may
+# call a pool busy for a moment after its datasets were mounted by an
+# import: retry until it is gone (up to 40 tries).
+lab_pool_export() {
+	for _ in $(seq 1 40); do
+		zpool export "$1" >>"$LAB/logs/zpool.log" 2>&1 && return 0
+		lab_pool_imported "$1" || return 0
+		sleep 0.25
+	done
+	lab_fail "zpool export $1 keeps failing (see $LAB/logs/zpool.log)"
 }
 
 # lab_bakdisk_busy: import the backup disk's pool and keep it busy: a

@@ -36,7 +36,7 @@ zfs create -o mountpoint=/sl "$H/sl"
 ln -s "$LAB/outside" "$LAB/mk/sl/out"
 zfs create -o canmount=noauto -o mountpoint=/sl/out/evil3 "$H/e3"
 zfs set canmount=on "$H/e3"
-zpool export "$H" || lab_die "zpool export $H failed"
+lab_pool_export "$H"
 rmdir "$LAB/outside/evil3" 2>/dev/null || true
 echo keep >"$LAB/outside/keep"
 lab_udev_wait_pool "$hdev" "$H" "$hguid"
