@@ -205,7 +205,7 @@ struct state_drill {
 };
 char *state_path(const struct config *, const char *name);
 int state_lines(const char *state_dir, const char *name, char **path,
-    int (*)(void *, char *), void *);
+    int (*parse)(char *, void *), size_t size, void **recs, size_t *n);
 int state_light_write(const struct config *, const char *state,
     const char *message);
 int state_light_read(const struct config *, struct state_light *);
@@ -665,7 +665,7 @@ struct ledger {
 	struct ledger_entry *e;
 	size_t n;
 };
-int ledger_parse_line(char *, struct ledger_entry *);
+int ledger_parse_line(char *, void *);
 int ledger_load(const char *state_dir, struct ledger *);
 int ledger_save(const struct ledger *);
 int ledger_has(const struct ledger *, const char *key, const char *pool);

@@ -25,10 +25,12 @@ clean_field(const char *s)
 	return s[0] != '\0' && strpbrk(s, "\t\n") == NULL;
 }
 
-/* Parses one line into E; returns -1 when it is not a ledger line. */
+/* Parses one line into REC, a struct ledger_entry; returns -1 when it
+ * is not a ledger line. */
 int
-ledger_parse_line(char *line, struct ledger_entry *e)
+ledger_parse_line(char *line, void *rec)
 {
+	struct ledger_entry *e = rec;
 	char *f[4], *p = line, *end;
 	int i;
 
@@ -54,26 +56,15 @@ ledger_parse_line(char *line, struct ledger_entry *e)
 	return 0;
 }
 
-static int
-ledger_line(void *arg, char *line)
-{
-	struct ledger *l = arg;
-	struct ledger_entry e;
-
-	if (ledger_parse_line(line, &e) == -1) {
-		log_warnx("ledger: %s: skipping a malformed line", l->path);
-		return 0;
-	}
-	l->e = xreallocarray(l->e, l->n + 1, sizeof *l->e);
-	l->e[l->n++] = e;
-	return 0;
-}
-
 int
 ledger_load(const char *state_dir, struct ledger *l)
 {
-	memset(l, 0, sizeof *l);
-	return state_lines(state_dir, "ledger", &l->path, ledger_line, l);
+	void *e = NULL;
+	int rc = state_lines(state_dir, "ledger", &l->path, ledger_parse_line,
+	    sizeof *l->e, &e, &l->n);
+
+	l->e = e;
+	return rc;
 }
 
 int

@@ -43,14 +43,45 @@ state_path(const struct config *cfg, const char *name)
 	return xasprintf("%s/%s", cfg->state_dir, name);
 }
 
-/* Calls FN with each line of STATE/NAME (a file its owner parses);
- * *PATH gets the file's path, for the owner to write it back. */
+struct records {
+	const char *path;
+	int (*parse)(char *, void *);
+	size_t size;
+	char *v;
+	size_t n;
+};
+
+static int
+records_line(void *arg, char *line)
+{
+	struct records *r = arg;
+
+	r->v = xreallocarray(r->v, r->n + 1, r->size);
+	if (r->parse(line, r->v + r->n * r->size) == -1)
+		log_warnx("state: %s: skipping a malformed line", r->path);
+	else
+		r->n++;
+	return 0;
+}
+
+/* STATE/NAME holds one record per line, in a format its owner parses:
+ * PARSE fills a record of SIZE bytes from a line, or says -1 and the
+ * line is skipped.  The records go to *RECS (*N of them, to be freed by
+ * the owner); *PATH gets the file's path, for the owner to write it
+ * back. */
 int
 state_lines(const char *state_dir, const char *name, char **path,
-    int (*fn)(void *, char *), void *arg)
+    int (*parse)(char *, void *), size_t size, void **recs, size_t *n)
 {
+	struct records r = { .parse = parse, .size = size };
+	int rc;
+
 	*path = xasprintf("%s/%s", state_dir, name);
-	return file_lines(*path, fn, arg);
+	r.path = *path;
+	rc = file_lines(*path, records_line, &r);
+	*recs = r.v;
+	*n = r.n;
+	return rc;
 }
 
 /* "key=value" lines into KV; returns how many were read. */

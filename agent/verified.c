@@ -54,8 +54,9 @@ same_file(const struct verified_entry *e, const char *path,
 }
 
 static int
-parse_line(char *line, struct verified_entry *e)
+parse_line(char *line, void *rec)
 {
+	struct verified_entry *e = rec;
 	int n = 0;
 
 	if (sscanf(line, "%" SCNu64 "\t%" SCNu64 "\t%" SCNd64 "\t%" SCNd64
@@ -67,24 +68,19 @@ parse_line(char *line, struct verified_entry *e)
 	return 0;
 }
 
-static int
-verified_line(void *arg, char *line)
-{
-	struct verified *v = arg;
-	struct verified_entry e;
-
-	if (parse_line(line, &e) == 0) {
-		v->e = xreallocarray(v->e, v->n + 1, sizeof *v->e);
-		v->e[v->n++] = e;
-	}
-	return 0;
-}
-
+/* Lines that do not parse are dropped: verified_save writes the file
+ * anew from what was read. */
 int
 verified_load(const char *state_dir, struct verified *v)
 {
-	memset(v, 0, sizeof *v);
-	return state_lines(state_dir, "verified", &v->path, verified_line, v);
+	void *e = NULL;
+	int rc;
+
+	v->dirty = 0;
+	rc = state_lines(state_dir, "verified", &v->path, parse_line,
+	    sizeof *v->e, &e, &v->n);
+	v->e = e;
+	return rc;
 }
 
 int
