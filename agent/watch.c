@@ -23,6 +23,7 @@ struct seen {
 	char disk[256]; /* its whole disk */
 	char key[160];
 	int ours; /* handled as a medium of ours (not "not ours") */
+	int powers_off; /* its run takes it away itself (media[].power_off) */
 };
 
 struct watch {
@@ -88,7 +89,9 @@ watch_idle(struct watch *w)
 }
 
 /* Only pulling one of our media changes the light: a foreign one
- * never changed it. */
+ * never changed it.  Nor does a medium that its own run powered off:
+ * it leaves as the run ends, before the person saw the light, and
+ * their pull is not seen; the light keeps saying how the run ended. */
 static void
 watch_forget(struct watch *w, const struct media_event *ev)
 {
@@ -107,7 +110,7 @@ watch_forget(struct watch *w, const struct media_event *ev)
 			continue;
 		}
 		log_info("watch: %s removed", s->devnode);
-		ours |= s->ours;
+		ours |= s->ours && !s->powers_off;
 		*s = w->seen[--w->nseen];
 	}
 	if (ours)
@@ -134,6 +137,7 @@ watch_remember(struct watch *w, const struct media_event *ev)
 	snprintf(s->disk, sizeof s->disk, "%s", ev->disk);
 	snprintf(s->key, sizeof s->key, "%s", key);
 	s->ours = 0;
+	s->powers_off = 0;
 	return s;
 }
 
@@ -212,6 +216,7 @@ watch_handle(struct watch *w, const struct media_event *ev)
 static void
 watch_event(struct watch *w, const struct media_event *ev)
 {
+	const struct media_cfg *mc;
 	struct seen *s;
 
 	/* A loop device detached, or a card pulled from its reader, gives
@@ -234,6 +239,9 @@ watch_event(struct watch *w, const struct media_event *ev)
 		return;
 	}
 	s->ours = watch_handle(w, ev) != EXIT_NOT_OURS;
+	mc = config_medium(w->cfg, ev->label);
+	s->powers_off = mc != NULL && mc->role == ROLE_BACKUP &&
+	    mc->power_off[0] != NULL;
 	if (indicator_is(w->cfg, IND_REBOOT))
 		w->reboot = 1;
 }
