@@ -14,6 +14,7 @@
 #     (guid, sha256); received on a fresh laptop pool it has the laptop's
 #     guid and files.  An unknown snapshot is refused, nothing written.
 #  4. `drill` reads every newest snapshot: ok, recorded, shown by status.
+#  5. `drill --scrub` also scrubs the pool and waits for it: clean.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -124,5 +125,15 @@ sys.exit(0 if len(d) == 1 and d[0]["result"] == "ok" and d[0]["datasets"] == 1 a
 EOF
 "$AGENT" -c "$CONF" status | grep -A1 '^restore drills:' | grep -q "$BAK_POOL .*: ok in" ||
     lab_fail "status shows no drill: $("$AGENT" -c "$CONF" status)"
+
+# --- 5. the drill with a scrub: zpool scrub, waited for, found clean
+lab_agent drill "$BAK_POOL" --scrub
+assert_exit 0
+assert_exported "$BAK_POOL"
+assert_led safe
+grep -qx result=ok "$f" || lab_fail "drill record after the scrub: $(tr '\n' ' ' <"$f")"
+grep -qx scrub=yes "$f" || lab_fail "drill record has no scrub: $(tr '\n' ' ' <"$f")"
+grep -q "restore drill passed: 1 dataset(s) read end to end, [0-9]* bytes, scrub clean" "$AGENT_LOG" ||
+    lab_fail "the drill did not say the scrub was clean"
 
 lab_pass
