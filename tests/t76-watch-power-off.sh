@@ -38,27 +38,28 @@ lab_media_detach "$DISK_DEV"
 lab_watch_start
 assert_led idle
 
-# removals DEV: how often the daemon logged DEV as removed.
-removals() {
-	grep -c "watch: $1 removed$" "$LAB/logs/watch.log" || true
+# wait_removed FROM DEV: wait until the daemon logged, after line FROM
+# of its log, that DEV was removed.
+wait_removed() {
+	for _ in $(seq 1 300); do
+		tail -n "+$(($1 + 1))" "$LAB/logs/watch.log" | grep -q "watch: $2 removed$" &&
+		    return 0
+		sleep 0.2
+	done
+	lab_fail "the daemon did not see $2 leave: $(tail -n 5 "$LAB/logs/watch.log")"
 }
 
 # plug_powered_off N: plug the first disk in; wait for its Nth run and
 # for the daemon to have seen the device leave; the run must have taken
 # it away (no loop device on the image any more).
 plug_powered_off() {
-	local dev n0
+	local dev from
 
+	from=$(wc -l <"$LAB/logs/watch.log")
 	lab_media_attach "$img1"
 	dev=$LAB_DEV
-	n0=$(removals "$dev")
 	lab_watch_wait "$pool1" "$1"
-	for _ in $(seq 1 300); do
-		[ "$(removals "$dev")" -gt "$n0" ] && break
-		sleep 0.2
-	done
-	[ "$(removals "$dev")" -gt "$n0" ] ||
-	    lab_fail "the daemon did not see $dev leave after its power-off: $(tail -n 5 "$LAB/logs/watch.log")"
+	wait_removed "$from" "$dev"
 	[ -z "$(losetup -j "$img1")" ] ||
 	    lab_fail "the run did not power off $dev: $(losetup -j "$img1")"
 	# Gone: the lab must not detach it again at cleanup.
@@ -101,11 +102,9 @@ lab_media_attach "$img2"
 dev2=$LAB_DEV
 lab_watch_wait "$pool2" 1
 assert_led safe
+from=$(wc -l <"$LAB/logs/watch.log")
 lab_media_detach "$dev2"
-for _ in $(seq 1 300); do
-	[ "$(removals "$dev2")" -gt 0 ] && break
-	sleep 0.2
-done
+wait_removed "$from" "$dev2"
 lab_watch_flush
 assert_led idle
 
