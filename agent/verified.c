@@ -76,7 +76,7 @@ verified_load(const char *state_dir, struct verified *v)
 	void *e = NULL;
 	int rc;
 
-	v->dirty = 0;
+	memset(v, 0, sizeof *v);
 	rc = state_lines(state_dir, "verified", &v->path, parse_line,
 	    sizeof *v->e, &e, &v->n);
 	v->e = e;
