@@ -23,6 +23,7 @@ struct seen {
 	char disk[256]; /* its whole disk */
 	char key[160];
 	int ours; /* handled as a medium of ours (not "not ours") */
+	int rc;   /* how its run ended (EXIT_*) */
 	int powers_off; /* its run takes it away itself (media[].power_off) */
 };
 
@@ -88,10 +89,45 @@ watch_idle(struct watch *w)
 		indicator_set(w->cfg, IND_IDLE, "waiting for a medium");
 }
 
-/* Only pulling one of our media changes the light: a foreign one
- * never changed it.  Nor does a medium that its own run powered off:
- * it leaves as the run ends, before the person saw the light, and
- * their pull is not seen; the light keeps saying how the run ended. */
+/* A medium of ours, still plugged in, whose run did not end safe. */
+static const struct seen *
+watch_unsafe(const struct watch *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nseen; i++)
+		if (w->seen[i].ours && w->seen[i].rc != EXIT_OK)
+			return &w->seen[i];
+	return NULL;
+}
+
+/* The light says how the last run ended, or nothing; while a medium
+ * of ours whose run did not end safe is still plugged in, the light
+ * must not say "safe" or nothing for another one: it says "error"
+ * again.  A light asking for a reboot stays. */
+static int
+watch_keep_error(struct watch *w)
+{
+	const struct seen *u = watch_unsafe(w);
+	char msg[320];
+
+	if (u == NULL)
+		return 0;
+	if (indicator_is(w->cfg, IND_SAFE) || indicator_is(w->cfg, IND_IDLE) ||
+	    indicator_is(w->cfg, IND_OVERDUE)) {
+		snprintf(msg, sizeof msg, "%s is still plugged in and its run did "
+		    "not end safe: see status", u->devnode);
+		indicator_set(w->cfg, IND_ERROR, msg);
+	}
+	return 1;
+}
+
+/* Pulling a medium of ours whose run ended safe puts the light back to
+ * idle.  Nothing else does: a foreign medium never changed it; after a
+ * run that did not end safe the light keeps saying what went wrong
+ * until the next medium; and a disk that its own run powered off
+ * leaves as the run ends, before anyone saw the light (their pull is
+ * not seen). */
 static void
 watch_forget(struct watch *w, const struct media_event *ev)
 {
@@ -110,10 +146,10 @@ watch_forget(struct watch *w, const struct media_event *ev)
 			continue;
 		}
 		log_info("watch: %s removed", s->devnode);
-		ours |= s->ours && !s->powers_off;
+		ours |= s->ours && s->rc == EXIT_OK && !s->powers_off;
 		*s = w->seen[--w->nseen];
 	}
-	if (ours)
+	if (ours && !watch_keep_error(w))
 		watch_idle(w);
 }
 
@@ -137,6 +173,7 @@ watch_remember(struct watch *w, const struct media_event *ev)
 	snprintf(s->disk, sizeof s->disk, "%s", ev->disk);
 	snprintf(s->key, sizeof s->key, "%s", key);
 	s->ours = 0;
+	s->rc = EXIT_OK;
 	s->powers_off = 0;
 	return s;
 }
@@ -218,6 +255,7 @@ watch_event(struct watch *w, const struct media_event *ev)
 {
 	const struct media_cfg *mc;
 	struct seen *s;
+	char msg[320];
 
 	/* A loop device detached, or a card pulled from its reader, gives
 	 * only a change event with no filesystem on it: that is a removal
@@ -238,12 +276,22 @@ watch_event(struct watch *w, const struct media_event *ev)
 		log_debug("watch: %s %s: seen already", ev->action, ev->devnode);
 		return;
 	}
-	s->ours = watch_handle(w, ev) != EXIT_NOT_OURS;
+	s->rc = watch_handle(w, ev);
+	s->ours = s->rc != EXIT_NOT_OURS;
 	mc = config_medium(w->cfg, ev->label);
 	s->powers_off = mc != NULL && mc->role == ROLE_BACKUP &&
 	    mc->power_off[0] != NULL;
 	if (indicator_is(w->cfg, IND_REBOOT))
 		w->reboot = 1;
+	/* A run that failed before it could say so (it did not start, or
+	 * could not take the lock) must not leave the light as it was. */
+	if (s->ours && s->rc != EXIT_OK && (indicator_is(w->cfg, IND_SAFE) ||
+	    indicator_is(w->cfg, IND_IDLE) || indicator_is(w->cfg, IND_OVERDUE))) {
+		snprintf(msg, sizeof msg, "%s: handle failed (exit %d) before it "
+		    "said why: see the log", ev->devnode, s->rc);
+		indicator_set(w->cfg, IND_ERROR, msg);
+	}
+	watch_keep_error(w);
 }
 
 static void

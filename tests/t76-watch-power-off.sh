@@ -7,8 +7,10 @@
 # before anyone pulled it.  The light must keep saying how the run
 # ended: "safe" after a good run, "error" after a run that quarantined a
 # forged stream (exported, then powered off too), not "off" at once.
-# A second disk without power_off, pulled by hand, still puts the light
-# back to idle: the daemon tells the two apart.
+# While another medium of ours whose run did not end safe is still
+# plugged in, the light says "error", not the "safe" of a later run.  A
+# disk without power_off pulled by hand after a safe run puts the light
+# back to idle; after an error, the error stays until the next medium.
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -77,44 +79,89 @@ assert_last_run "$DEV1" "$pool1" backup safe
 assert_led safe
 assert_not_queued "$n1"
 
-# 2. A forged stream (one byte changed in its ciphertext): the run
-# quarantines it, exports and powers off; the light stays "error".
+# forged FROM TO: queue the stream FROM..TO with one byte of its
+# ciphertext changed; its name in FORGED.
+forged() {
+	local size off old new
+
+	lab_stream -i "$1" "$2"
+	FORGED=$QN
+	size=$(stat -c %s "$QF")
+	off=$((size / 2))
+	old=$(od -A n -t x1 -j "$off" -N 1 "$QF" | tr -d ' ')
+	if [ "$old" = 5a ]; then new='\xa5'; else new='\x5a'; fi
+	# shellcheck disable=SC2059 # the format is the byte
+	printf "$new" | dd of="$QF" bs=1 seek="$off" conv=notrunc status=none
+	lab_deliver
+}
+
+# pull_by_hand DEV: detach DEV and wait until the daemon took it.
+pull_by_hand() {
+	local from
+
+	from=$(wc -l <"$LAB/logs/watch.log")
+	lab_media_detach "$1"
+	wait_removed "$from" "$1"
+	lab_watch_flush
+}
+
+# 2. A forged stream: the run quarantines it, exports and powers off;
+# the light stays "error".
 lab_write b.txt two
 lab_snap s2
-lab_stream -i s1 s2
-n2=$QN
-size=$(stat -c %s "$QF")
-off=$((size / 2))
-old=$(od -A n -t x1 -j "$off" -N 1 "$QF" | tr -d ' ')
-if [ "$old" = 5a ]; then new='\xa5'; else new='\x5a'; fi
-# shellcheck disable=SC2059 # the format is the byte
-printf "$new" | dd of="$QF" bs=1 seek="$off" conv=notrunc status=none
-lab_deliver
+forged s1 s2
+n2=$FORGED
 plug_powered_off 2
 assert_eq "safe error" "$(lab_runs "$pool1" | paste -sd' ' -)" "outcomes of the first disk's runs"
 assert_last_run "$DEV1" "$pool1" backup error
 assert_led error
 assert_quarantined "$n2"
 
-# 3. The second disk has no power_off: it stays until pulled by hand,
-# and then the light goes back to idle.
+# 3. The second disk (no power_off) gets another forged stream: "error",
+# and it stays plugged in.  The first disk then receives a good one and
+# its run ends "safe", but the light must keep saying "error" while the
+# second disk is there, also once the first has powered itself off.
+lab_write c.txt three
+lab_snap s3
+forged s2 s3
+n3=$FORGED
+lab_stream -i s1 s3
+n4=$QN
+lab_deliver
 lab_media_attach "$img2"
 dev2=$LAB_DEV
 lab_watch_wait "$pool2" 1
+assert_eq error "$(lab_runs "$pool2")" "outcome of the second disk's run"
+assert_led error
+assert_quarantined "$n3"
+assert_queued "$n4"
+plug_powered_off 3
+assert_last_run "$DEV1" "$pool1" backup safe
+assert_not_queued "$n4"
+assert_led error
+grep -q "indicator: error: $dev2 is still plugged in and its run did not end safe" "$LAB/logs/watch.log" ||
+    lab_fail "the light does not name $dev2 as the reason for the error"
+
+# 4. The second disk pulled by hand after its error: the light keeps
+# saying "error" (until the next medium).  Plugged in again, nothing to
+# do: "safe"; pulled by hand: back to idle.
+pull_by_hand "$dev2"
+assert_led error
+lab_media_attach "$img2"
+dev2=$LAB_DEV
+lab_watch_wait "$pool2" 2
+assert_eq "error safe" "$(lab_runs "$pool2" | paste -sd' ' -)" "outcomes of the second disk's runs"
 assert_led safe
-from=$(wc -l <"$LAB/logs/watch.log")
-lab_media_detach "$dev2"
-wait_removed "$from" "$dev2"
-lab_watch_flush
+pull_by_hand "$dev2"
 assert_led idle
 
 lab_watch_term
 
-# What the first disk holds: s1, and nothing of the forged s2.
+# What the first disk holds: s1 and s3, nothing of the forged s2.
 lab_media_attach "$img1"
 DISK_GUID=$guid1 BAK_POOL=$pool1 STORE_ROOT=$pool1/simplesnap/laptop/$LAP_FS
 lab_bakdisk_import
-assert_received s1
+assert_received s1 s3
 assert_absent "$STORE_ROOT@s2"
 lab_pool_export "$BAK_POOL"
 
