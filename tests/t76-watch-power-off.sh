@@ -11,6 +11,7 @@
 # plugged in, the light says "error", not the "safe" of a later run.  A
 # disk without power_off pulled by hand after a safe run puts the light
 # back to idle; after an error, the error stays until the next medium.
+# A run that fails before it can set the light leaves "error".
 
 # shellcheck source=functions.sh
 . "$(dirname "$0")/functions.sh"
@@ -154,6 +155,26 @@ assert_eq "error safe" "$(lab_runs "$pool2" | paste -sd' ' -)" "outcomes of the 
 assert_led safe
 pull_by_hand "$dev2"
 assert_led idle
+
+# 5. A run that fails before it can set the light (here the config it
+# reads was broken after the daemon started) must not leave it idle.
+cp "$CONF" "$CONF.good"
+echo 'this is not a setting' >>"$CONF"
+from=$(wc -l <"$LAB/logs/watch.log")
+lab_media_attach "$img2"
+dev2=$LAB_DEV
+for _ in $(seq 1 300); do
+	tail -n "+$((from + 1))" "$LAB/logs/watch.log" | grep -q "watch: $dev2: handle exited with" && break
+	sleep 0.2
+done
+tail -n "+$((from + 1))" "$LAB/logs/watch.log" | grep -q "watch: $dev2: handle exited with [12]$" ||
+    lab_fail "handle with a broken config did not fail: $(tail -n 5 "$LAB/logs/watch.log")"
+mv "$CONF.good" "$CONF"
+assert_led error
+grep -q "indicator: error: $dev2: handle failed (exit [12]) before it said why" "$LAB/logs/watch.log" ||
+    lab_fail "the error light does not say that handle failed"
+pull_by_hand "$dev2"
+assert_led error
 
 lab_watch_term
 
