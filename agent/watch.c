@@ -101,6 +101,14 @@ watch_unsafe(const struct watch *w)
 	return NULL;
 }
 
+/* The light says nothing is wrong: safe, idle or overdue. */
+static int
+watch_light_calm(const struct watch *w)
+{
+	return indicator_is(w->cfg, IND_SAFE) || indicator_is(w->cfg, IND_IDLE) ||
+	    indicator_is(w->cfg, IND_OVERDUE);
+}
+
 /* The light says how the last run ended, or nothing; while a medium
  * of ours whose run did not end safe is still plugged in, the light
  * must not say "safe" or nothing for another one: it says "error"
@@ -113,8 +121,7 @@ watch_keep_error(struct watch *w)
 
 	if (u == NULL)
 		return 0;
-	if (indicator_is(w->cfg, IND_SAFE) || indicator_is(w->cfg, IND_IDLE) ||
-	    indicator_is(w->cfg, IND_OVERDUE)) {
+	if (watch_light_calm(w)) {
 		snprintf(msg, sizeof msg, "%s is still plugged in and its run did "
 		    "not end safe: see status", u->devnode);
 		indicator_set(w->cfg, IND_ERROR, msg);
@@ -285,8 +292,7 @@ watch_event(struct watch *w, const struct media_event *ev)
 		w->reboot = 1;
 	/* A run that failed before it could say so (it did not start, or
 	 * could not take the lock) must not leave the light as it was. */
-	if (s->ours && s->rc != EXIT_OK && (indicator_is(w->cfg, IND_SAFE) ||
-	    indicator_is(w->cfg, IND_IDLE) || indicator_is(w->cfg, IND_OVERDUE))) {
+	if (s->ours && s->rc != EXIT_OK && watch_light_calm(w)) {
 		snprintf(msg, sizeof msg, "%s: handle failed (exit %d) before it "
 		    "said why: see the log", ev->devnode, s->rc);
 		indicator_set(w->cfg, IND_ERROR, msg);
